@@ -1,0 +1,13 @@
+# Configure summary: what was found, what will be built.
+message(STATUS "")
+message(STATUS "mha2mla ${PROJECT_VERSION} configuration")
+message(STATUS "  build type      : ${CMAKE_BUILD_TYPE}")
+message(STATUS "  compiler        : ${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}")
+message(STATUS "  ccache          : ${MHA2MLA_CCACHE}")
+message(STATUS "  LibTorch        : ${Torch_VERSION} (${TORCH_LIBRARY})")
+message(STATUS "  MPI             : ${MPI_CXX_VERSION} (${MPI_CXX_LIB_NAMES})")
+message(STATUS "  protobuf        : ${Protobuf_VERSION}")
+message(STATUS "  CUDA            : ${MHA2MLA_HAVE_CUDA} (LibTorch with CUDA: ${MHA2MLA_TORCH_HAS_CUDA})")
+message(STATUS "  NCCL            : ${MHA2MLA_HAVE_NCCL}")
+message(STATUS "  tests           : ${MHA2MLA_BUILD_TESTS}")
+message(STATUS "")

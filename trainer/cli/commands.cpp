@@ -1,0 +1,13 @@
+#include "trainer/cli/commands.h"
+
+namespace mha2mla::cli {
+
+const std::vector<CommandSpec>& all_commands() {
+  static const std::vector<CommandSpec> commands = {
+      info_command(),
+      reference_command(),
+  };
+  return commands;
+}
+
+}  // namespace mha2mla::cli

@@ -1,0 +1,11 @@
+// One factory per command; each lives in its own cmd_<name>.cpp.
+#pragma once
+
+#include "trainer/cli/command_table.h"
+
+namespace mha2mla::cli {
+
+CommandSpec info_command();
+CommandSpec reference_command();
+
+}  // namespace mha2mla::cli
