@@ -148,8 +148,10 @@ class Reader final : public Visitor {
   YAML::Node lookup(const char* key) {
     declared_.insert(key);
     if (!node_.IsMap()) return YAML::Node();
-    YAML::Node n = node_[key];
-    return n ? n : YAML::Node();
+    // Const access: yaml-cpp's non-const operator[] would insert the missing key into the map.
+    const YAML::Node& map = node_;
+    YAML::Node n = map[key];
+    return n.IsDefined() ? n : YAML::Node(YAML::NodeType::Undefined);
   }
 
   std::string where(const std::string& path) const {
