@@ -1,0 +1,69 @@
+// Attention blocks of a decoder layer. `AttentionBlock` is the hook point: the original (teacher) GQA
+// attention and the converted MLA student (model/mla/) both implement it and sit side by side in one layer.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+#include "model/kv_cache.h"
+#include "model/layers/linear.h"
+#include "model/params.h"
+
+namespace mha2mla {
+
+// What every layer's attention needs for one forward pass, built once per batch by the model.
+struct AttentionInputs {
+  at::Tensor cos, sin;     // [B, T, head_dim] rotary tables of the new tokens (M-RoPE already merged)
+  at::Tensor bias;         // [B, 1, T, S] additive: causal + padding + packing; S = cached + T
+  at::Tensor image_mask;   // [B, T] bool: true where the token is an image token (MLA modality routing)
+};
+
+class AttentionBlock {
+ public:
+  virtual ~AttentionBlock() = default;
+  // x: the normed layer input [B, T, hidden]; returns the block output after o_proj [B, T, hidden].
+  // With a cache, appends this step's keys (or latents) and attends over everything cached.
+  virtual at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) = 0;
+  virtual std::unique_ptr<LayerCache> make_cache() const = 0;
+  virtual void visit(const std::string& prefix, const ParamVisitor& visitor) = 0;
+};
+
+struct AttentionShape {
+  int64_t hidden = 0;
+  int64_t heads = 0;      // query heads held by this rank
+  int64_t kv_heads = 0;   // KV heads held by this rank
+  int64_t head_dim = 0;
+  bool qkv_bias = false;  // Qwen2: q/k/v have biases, o_proj none
+  bool o_bias = false;
+  double scale() const;   // head_dim^-0.5
+};
+
+// The original multi-head / grouped-query attention, exactly as HF's eager path computes it.
+class GqaAttention final : public AttentionBlock {
+ public:
+  GqaAttention(const AttentionShape& shape, const at::TensorOptions& options);
+
+  at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) override;
+  std::unique_ptr<LayerCache> make_cache() const override;
+  void visit(const std::string& prefix, const ParamVisitor& visitor) override;
+
+  // Pre-RoPE projections [B, heads, T, head_dim] (calibration measures RoPE-invariant pair norms on these).
+  at::Tensor project_queries(const at::Tensor& x) const;
+  at::Tensor project_keys(const at::Tensor& x) const;
+  at::Tensor project_values(const at::Tensor& x) const;
+
+  const AttentionShape& shape() const { return shape_; }
+
+  Linear q_proj, k_proj, v_proj, o_proj;
+
+ private:
+  AttentionShape shape_;
+};
+
+// [B, T, heads*d] -> [B, heads, T, d] and back.
+at::Tensor split_heads(const at::Tensor& x, int64_t heads);
+at::Tensor merge_heads(const at::Tensor& x);
+
+}  // namespace mha2mla

@@ -1,0 +1,38 @@
+// One decoder layer of Llama/Qwen2: x + attn(norm(x)), then x + mlp(norm(x)). It owns the original
+// (teacher) attention and, once converted, a student attention beside it; norms and MLP exist once and are
+// shared by both paths.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "model/attention.h"
+#include "model/layers/mlp.h"
+#include "model/layers/rms_norm.h"
+
+namespace mha2mla {
+
+enum class AttentionPath { teacher, student };
+
+// Called after each layer's attention with the attention input (the normed layer input) and its output.
+using LayerObserver = std::function<void(int64_t layer, const at::Tensor& attention_input,
+                                         const at::Tensor& attention_output)>;
+
+struct DecoderLayer {
+  RmsNorm input_layernorm;
+  std::unique_ptr<GqaAttention> self_attn;     // the original attention: the teacher
+  std::unique_ptr<AttentionBlock> student;     // the converted attention, when present
+  RmsNorm post_attention_layernorm;
+  GatedMlp mlp;
+
+  AttentionBlock& attention(AttentionPath path);
+
+  at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, AttentionPath path, LayerCache* cache,
+                     int64_t index, const LayerObserver& observer);
+
+  // The frozen parts and the teacher under HF names; the student under "<prefix>.student_attn" (see its visit).
+  void visit(const std::string& prefix, const ParamVisitor& visitor);
+};
+
+}  // namespace mha2mla

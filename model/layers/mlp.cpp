@@ -1,0 +1,35 @@
+#include "model/layers/mlp.h"
+
+#include <ATen/ATen.h>
+
+#include "common/error.h"
+
+namespace mha2mla {
+
+GatedMlp::GatedMlp(int64_t hidden, int64_t intermediate, bool with_bias, const std::string& activation_,
+                   const at::TensorOptions& options)
+    : gate_proj(hidden, intermediate, with_bias, options),
+      up_proj(hidden, intermediate, with_bias, options),
+      down_proj(intermediate, hidden, with_bias, options),
+      activation(activation_) {}
+
+at::Tensor GatedMlp::forward(const at::Tensor& x) const {
+  return down_proj.forward(apply_activation(gate_proj.forward(x), activation) * up_proj.forward(x));
+}
+
+void GatedMlp::visit(const std::string& prefix, const ParamVisitor& visitor) {
+  gate_proj.visit(join_name(prefix, "gate_proj"), visitor);
+  up_proj.visit(join_name(prefix, "up_proj"), visitor);
+  down_proj.visit(join_name(prefix, "down_proj"), visitor);
+}
+
+at::Tensor apply_activation(const at::Tensor& x, const std::string& name) {
+  if (name == "silu" || name == "swish") return at::silu(x);
+  if (name == "gelu") return at::gelu(x);
+  if (name == "gelu_pytorch_tanh" || name == "gelu_new") return at::gelu(x, "tanh");
+  if (name == "quick_gelu") return x * at::sigmoid(1.702 * x);
+  if (name == "relu") return at::relu(x);
+  fail("unsupported activation '{}'; expected silu, gelu, gelu_pytorch_tanh, quick_gelu or relu", name);
+}
+
+}  // namespace mha2mla
