@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/error.h"
+
 namespace mha2mla::testing {
 
 // A fresh, empty folder for this test under $MHA2MLA_TEST_TMP (or the system temp dir).

@@ -1,0 +1,180 @@
+#include "model/mla/mla_attention.h"
+
+#include <ATen/ATen.h>
+
+#include "model/layers/attention_kernel.h"
+#include "model/layers/rotary.h"
+
+namespace mha2mla {
+namespace {
+
+// Per-token choice between two tensors [B, T, ...] by a [B, T] mask.
+at::Tensor select_tokens(const at::Tensor& mask, const at::Tensor& when_true, const at::Tensor& when_false) {
+  at::Tensor m = mask;
+  while (m.dim() < when_true.dim()) m = m.unsqueeze(-1);
+  return at::where(m, when_true, when_false);
+}
+
+}  // namespace
+
+void LatentProjections::visit(const std::string& prefix, const std::string& modality, const ParamVisitor& visitor) {
+  auto name = [&](const char* projection) { return join_name(prefix, std::string(projection) + "." + modality); };
+  if (kv_down.weight.defined()) kv_down.visit(name("kv_down_proj"), visitor);
+  if (k_down.weight.defined()) k_down.visit(name("k_down_proj"), visitor);
+  if (v_down.weight.defined()) v_down.visit(name("v_down_proj"), visitor);
+  k_up.visit(name("k_up_proj"), visitor);
+  v_up.visit(name("v_up_proj"), visitor);
+}
+
+void LatentKvCache::append(const at::Tensor& latent, const at::Tensor& rope_keys, const at::Tensor& image_mask) {
+  latent_.append(latent.unsqueeze(1));
+  rope_keys_.append(rope_keys);
+  image_mask_ = image_mask_.defined() ? at::cat({image_mask_, image_mask}, 1) : image_mask;
+}
+
+int64_t LatentKvCache::bytes() const {
+  int64_t modality_bits = image_mask_.defined() ? image_mask_.numel() : 0;
+  return latent_.bytes() + rope_keys_.bytes() + (modality_bits + 7) / 8;
+}
+
+MlaAttention::MlaAttention(const MlaLayerLayout& layout, const GqaAttention& teacher, const at::TensorOptions& options)
+    : layout_(layout) {
+  layout_.validate("MLA layer");
+  q_proj.weight = teacher.q_proj.weight;
+  q_proj.bias = teacher.q_proj.bias;
+  o_proj.weight = teacher.o_proj.weight;
+  o_proj.bias = teacher.o_proj.bias;
+
+  const int64_t hidden = teacher.q_proj.in_features();
+  const bool bias = teacher.k_proj.bias.defined();
+  const int64_t kv = layout.kv_heads;
+  k_rope_proj = Linear(hidden, kv * layout.rope_dims, bias, options);
+  if (bias) {
+    k_up_bias = at::zeros({kv * layout.nope_dims()}, options);
+    v_up_bias = at::zeros({kv * layout.head_dim}, options);
+  }
+  auto make = [&](LatentProjections& p) {
+    const int64_t d_c = layout.latent_width();
+    if (layout.identity_down) {
+      p.k_up = Linear(hidden, kv * layout.nope_dims(), false, options);
+      p.v_up = Linear(hidden, kv * layout.head_dim, false, options);
+    } else if (layout.variant == MlaVariant::split) {
+      p.k_down = Linear(hidden, d_c / 2, false, options);
+      p.v_down = Linear(hidden, d_c / 2, false, options);
+      p.k_up = Linear(d_c / 2, kv * layout.nope_dims(), false, options);
+      p.v_up = Linear(d_c / 2, kv * layout.head_dim, false, options);
+    } else {
+      p.kv_down = Linear(hidden, d_c, false, options);
+      p.k_up = Linear(d_c, kv * layout.nope_dims(), false, options);
+      p.v_up = Linear(d_c, kv * layout.head_dim, false, options);
+    }
+  };
+  make(text);
+  if (layout.modality_split()) make(image);
+  query_permutation_ = layout_.query_permutation();
+  rope_index_ = layout_.rope_index();
+}
+
+const LatentProjections& MlaAttention::projections(bool image_tokens) const {
+  return image_tokens && layout_.modality_split() ? image : text;
+}
+
+at::Tensor MlaAttention::latent(const at::Tensor& x, const at::Tensor& image_mask) const {
+  auto down = [&](const LatentProjections& p) {
+    if (layout_.identity_down) return x;
+    if (layout_.variant == MlaVariant::split) return at::cat({p.k_down.forward(x), p.v_down.forward(x)}, -1);
+    return p.kv_down.forward(x);
+  };
+  at::Tensor c = down(text);
+  if (layout_.modality_split() && image_mask.defined() && image_mask.any().item<bool>())
+    c = select_tokens(image_mask, down(image), c);
+  return c;
+}
+
+std::pair<at::Tensor, at::Tensor> MlaAttention::expand_latent(const at::Tensor& latent, const at::Tensor& image_mask) const {
+  auto up = [&](const LatentProjections& p) {
+    at::Tensor c_k = latent, c_v = latent;
+    if (layout_.variant == MlaVariant::split && !layout_.identity_down) {
+      const int64_t half = layout_.latent_width() / 2;
+      c_k = latent.narrow(-1, 0, half);
+      c_v = latent.narrow(-1, half, half);
+    }
+    return std::make_pair(p.k_up.forward(c_k), p.v_up.forward(c_v));
+  };
+  auto [k_nope, v] = up(text);
+  if (layout_.modality_split() && image_mask.defined() && image_mask.any().item<bool>()) {
+    auto [k_image, v_image] = up(image);
+    k_nope = select_tokens(image_mask, k_image, k_nope);
+    v = select_tokens(image_mask, v_image, v);
+  }
+  if (k_up_bias.defined()) {
+    k_nope = k_nope + k_up_bias;
+    v = v + v_up_bias;
+  }
+  return {split_heads(k_nope, layout_.kv_heads), split_heads(v, layout_.kv_heads)};
+}
+
+at::Tensor MlaAttention::rope_tables_for_keys(const at::Tensor& table) const {
+  // [B, T, d] -> [B, kv_heads, T, r]: each KV head's kept dims, in its R order.
+  const int64_t B = table.size(0), T = table.size(1);
+  at::Tensor index = rope_index_.to(table.device()).view({1, layout_.kv_heads, 1, layout_.rope_dims})
+                         .expand({B, layout_.kv_heads, T, layout_.rope_dims});
+  return table.unsqueeze(1).expand({B, layout_.kv_heads, T, table.size(2)}).gather(-1, index);
+}
+
+at::Tensor MlaAttention::rope_keys(const at::Tensor& x, const AttentionInputs& inputs) const {
+  at::Tensor k = split_heads(k_rope_proj.forward(x), layout_.kv_heads);  // [B, kv, T, r]
+  at::Tensor cos = rope_tables_for_keys(inputs.cos), sin = rope_tables_for_keys(inputs.sin);
+  return k * cos + rotate_half(k) * sin;
+}
+
+at::Tensor MlaAttention::queries(const at::Tensor& x, const AttentionInputs& inputs) const {
+  at::Tensor q = split_heads(q_proj.forward(x), layout_.heads);  // [B, H, T, d]
+  at::Tensor rotated = apply_rotary(q, inputs.cos, inputs.sin);
+  const int64_t B = q.size(0), T = q.size(2), r = layout_.rope_dims;
+  at::Tensor index = query_permutation_.to(q.device()).view({1, layout_.heads, 1, layout_.head_dim})
+                         .expand({B, layout_.heads, T, layout_.head_dim});
+  at::Tensor q_rope = rotated.gather(-1, index.narrow(-1, 0, r));
+  at::Tensor q_nope = q.gather(-1, index.narrow(-1, r, layout_.head_dim - r));
+  return at::cat({q_rope, q_nope}, -1);
+}
+
+at::Tensor MlaAttention::forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) {
+  at::Tensor q = queries(x, inputs);
+  at::Tensor k_rope = rope_keys(x, inputs);
+  at::Tensor c = latent(x, inputs.image_mask);
+  at::Tensor image_mask = inputs.image_mask;
+  if (cache) {
+    auto* latent_cache = static_cast<LatentKvCache*>(cache);
+    latent_cache->append(c, k_rope, image_mask);
+    c = latent_cache->latent();
+    k_rope = latent_cache->rope_keys();
+    image_mask = latent_cache->image_mask();
+  }
+  auto [k_nope, v] = expand_latent(c, image_mask);
+  at::Tensor k = at::cat({k_rope, k_nope}, -1);
+  at::Tensor attended = grouped_attention(q, k, v, inputs.bias, 1.0 / std::sqrt(static_cast<double>(layout_.head_dim)));
+  return o_proj.forward(merge_heads(attended));
+}
+
+std::unique_ptr<LayerCache> MlaAttention::make_cache() const { return std::make_unique<LatentKvCache>(); }
+
+void MlaAttention::visit(const std::string& prefix, const ParamVisitor& visitor) {
+  k_rope_proj.visit(join_name(prefix, "k_rope_proj"), visitor);
+  if (k_up_bias.defined()) {
+    visit_full(visitor, join_name(prefix, "k_up_proj.bias"), k_up_bias);
+    visit_full(visitor, join_name(prefix, "v_up_proj.bias"), v_up_bias);
+  }
+  text.visit(prefix, layout_.modality_split() ? "text" : "shared", visitor);
+  if (layout_.modality_split()) image.visit(prefix, "image", visitor);
+  if (q_proj.lora.defined()) {
+    visit_full(visitor, join_name(prefix, "q_proj.lora_A.weight"), q_proj.lora.a);
+    visit_full(visitor, join_name(prefix, "q_proj.lora_B.weight"), q_proj.lora.b);
+  }
+  if (o_proj.lora.defined()) {
+    visit_full(visitor, join_name(prefix, "o_proj.lora_A.weight"), o_proj.lora.a);
+    visit_full(visitor, join_name(prefix, "o_proj.lora_B.weight"), o_proj.lora.b);
+  }
+}
+
+}  // namespace mha2mla

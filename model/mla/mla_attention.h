@@ -1,0 +1,84 @@
+// The converted attention (shared/method.md section 2), one layer:
+//
+//   q       = W_q x + b_q                                   (the teacher's q_proj, plus the student's LoRA)
+//   k_R     = RoPE_R(W_kR x + b_kR)                         cached: rope_dims per KV head
+//   c       = W_down^{m(t)} x                               cached: the latent, kv_heads * latent_rank wide
+//   k_N     = W_upk^{m(t)} c + b_k[R^c]
+//   v       = W_upv^{m(t)} c + b_v
+//   score   = (q_R . k_R + q_N . k_N) / sqrt(head_dim)
+//   o       = W_o concat_i softmax(score) v                 (the teacher's o_proj, plus LoRA)
+//
+// m(t) is the token's modality: image tokens use their own down/up projections, text tokens theirs (the
+// `shared` variant has one set). `split` keeps two half-width latents, c_k for keys and c_v for values.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "model/attention.h"
+#include "model/mla/mla_layout.h"
+
+namespace mha2mla {
+
+// One modality's latent projections.
+struct LatentProjections {
+  Linear kv_down;          // joint: [d_c, hidden]; undefined when the layout's identity_down is set
+  Linear k_down, v_down;   // split: [d_c/2, hidden] each
+  Linear k_up;             // [kv_heads * nope_dims, latent] (no bias: it is shared, see MlaAttention)
+  Linear v_up;             // [kv_heads * head_dim, latent]
+
+  void visit(const std::string& prefix, const std::string& modality, const ParamVisitor& visitor);
+};
+
+// The decoding cache of one converted layer: latents, RoPE keys and each token's modality.
+class LatentKvCache final : public LayerCache {
+ public:
+  void append(const at::Tensor& latent, const at::Tensor& rope_keys, const at::Tensor& image_mask);
+  at::Tensor latent() const { return latent_.view().squeeze(1); }   // [B, S, d_c]
+  at::Tensor rope_keys() const { return rope_keys_.view(); }        // [B, kv_heads, S, rope_dims]
+  at::Tensor image_mask() const { return image_mask_; }             // [B, S] bool
+  int64_t length() const override { return rope_keys_.length(); }
+  int64_t bytes() const override;
+
+ private:
+  GrowingBuffer latent_, rope_keys_;
+  at::Tensor image_mask_;
+};
+
+class MlaAttention final : public AttentionBlock {
+ public:
+  // q_proj and o_proj share the teacher's weight tensors (frozen parts exist once); the rest is allocated
+  // with zeros for the converter or a checkpoint to fill.
+  MlaAttention(const MlaLayerLayout& layout, const GqaAttention& teacher, const at::TensorOptions& options);
+
+  at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) override;
+  std::unique_ptr<LayerCache> make_cache() const override;
+  // The student's own tensors only (k_rope_proj, latent projections, up biases, LoRA adapters).
+  void visit(const std::string& prefix, const ParamVisitor& visitor) override;
+
+  // Pieces of the forward, for calibration, conversion checks and the absorbed decoder.
+  at::Tensor latent(const at::Tensor& x, const at::Tensor& image_mask) const;       // [B, T, d_c]
+  at::Tensor rope_keys(const at::Tensor& x, const AttentionInputs& inputs) const;   // [B, kv_heads, T, r]
+  // Decompress latents into NoPE keys [B, kv_heads, S, nope] and values [B, kv_heads, S, head_dim].
+  std::pair<at::Tensor, at::Tensor> expand_latent(const at::Tensor& latent, const at::Tensor& image_mask) const;
+  // Queries reordered per head to [R dims (rotated), NoPE dims]: [B, heads, T, head_dim].
+  at::Tensor queries(const at::Tensor& x, const AttentionInputs& inputs) const;
+
+  const MlaLayerLayout& layout() const { return layout_; }
+
+  Linear q_proj, o_proj;
+  Linear k_rope_proj;          // [kv_heads * rope_dims, hidden] (+ bias): the kept rows of W_k, R-ordered
+  at::Tensor k_up_bias;        // [kv_heads * nope_dims] b_k on the NoPE dims, or undefined
+  at::Tensor v_up_bias;        // [kv_heads * head_dim] b_v, or undefined
+  LatentProjections text, image;
+
+ private:
+  const LatentProjections& projections(bool image_tokens) const;
+  at::Tensor rope_tables_for_keys(const at::Tensor& table) const;  // [B, T, d] -> [B, kv_heads, T, r]
+
+  MlaLayerLayout layout_;
+  at::Tensor query_permutation_;  // [heads, head_dim]
+  at::Tensor rope_index_;         // [kv_heads, rope_dims]
+};
+
+}  // namespace mha2mla
