@@ -17,9 +17,12 @@ struct ModelTypeName {
   const char* name;
 };
 constexpr ModelTypeName kModelTypes[] = {
-    {ModelType::kLlama, "llama"},          {ModelType::kQwen2, "qwen2"},
-    {ModelType::kDeepseekV3, "deepseek_v3"}, {ModelType::kLlava, "llava"},
-    {ModelType::kLlavaNext, "llava_next"}, {ModelType::kQwen2Vl, "qwen2_vl"},
+    {ModelType::kLlama, "llama"},
+    {ModelType::kQwen2, "qwen2"},
+    {ModelType::kDeepseekV3, "deepseek_v3"},
+    {ModelType::kLlava, "llava"},
+    {ModelType::kLlavaNext, "llava_next"},
+    {ModelType::kQwen2Vl, "qwen2_vl"},
     {ModelType::kQwen2_5Vl, "qwen2_5_vl"},
 };
 
@@ -154,8 +157,8 @@ bool HfConfig::ties_word_embeddings() const {
 }
 
 bool HfConfig::operator==(const HfConfig& o) const {
-  if (model_type != o.model_type || text != o.text || clip_vision != o.clip_vision ||
-      qwen_vision != o.qwen_vision || torch_dtype != o.torch_dtype)
+  if (model_type != o.model_type || text != o.text || clip_vision != o.clip_vision || qwen_vision != o.qwen_vision ||
+      torch_dtype != o.torch_dtype)
     return false;
   if (is_llava_family(model_type) && llava != o.llava) return false;
   if (is_qwen_vl_family(model_type) && (qwen_vl != o.qwen_vl || text_nested != o.text_nested)) return false;
@@ -199,13 +202,14 @@ void validate_rope(const HfConfig& c) {
 
   const bool wants_mrope = is_qwen_vl_family(c.model_type);
   if (wants_mrope && rope.type != "mrope")
-    fail_with_hint("Qwen2-VL / Qwen2.5-VL files carry \"rope_scaling\": {\"type\": \"mrope\", \"mrope_section\": "
-                   "[16, 24, 24]} (or the same inside rope_parameters)",
-                   "{}: model_type {} uses M-RoPE but '{}' has rope type '{}' and no mrope_section", c.source,
-                   model_type_name(c.model_type), where, rope.type);
+    fail_with_hint(
+        "Qwen2-VL / Qwen2.5-VL files carry \"rope_scaling\": {\"type\": \"mrope\", \"mrope_section\": "
+        "[16, 24, 24]} (or the same inside rope_parameters)",
+        "{}: model_type {} uses M-RoPE but '{}' has rope type '{}' and no mrope_section", c.source,
+        model_type_name(c.model_type), where, rope.type);
   if (!wants_mrope && rope.type == "mrope")
-    fail("{}: '{}' asks for M-RoPE (mrope_section), which only qwen2_vl and qwen2_5_vl use; model_type is {}",
-         c.source, where, model_type_name(c.model_type));
+    fail("{}: '{}' asks for M-RoPE (mrope_section), which only qwen2_vl and qwen2_5_vl use; model_type is {}", c.source,
+         where, model_type_name(c.model_type));
   if (rope.type == "mrope") {
     int64_t sum = 0;
     for (int64_t s : rope.mrope_section) {
@@ -266,9 +270,10 @@ void validate_clip(const HfConfig& c, const ClipVisionConfig& v) {
   const int64_t states = v.num_hidden_layers + 1;
   for (int64_t layer : l.vision_feature_layers)
     if (layer < -states || layer >= states)
-      fail("{}: key 'vision_feature_layer' = {} is outside the {} hidden states of a {}-layer vision tower "
-           "(expected {}..{})",
-           c.source, layer, states, v.num_hidden_layers, -states, states - 1);
+      fail(
+          "{}: key 'vision_feature_layer' = {} is outside the {} hidden states of a {}-layer vision tower "
+          "(expected {}..{})",
+          c.source, layer, states, v.num_hidden_layers, -states, states - 1);
   require_positive(c, "image_seq_length", l.image_seq_length);
   if (c.model_type == ModelType::kLlavaNext) {
     if (l.image_grid_pinpoints.empty()) fail("{}: key 'image_grid_pinpoints' must not be empty", c.source);
@@ -330,6 +335,12 @@ void validate_deepseek(const HfConfig& c) {
 }  // namespace
 
 void validate(const HfConfig& c) {
+  if (c.source.empty()) {  // built in code: give the messages a name to start with
+    HfConfig named = c;
+    named.source = "config built in code";
+    validate(named);
+    return;
+  }
   validate_text(c);
   if (is_llava_family(c.model_type)) {
     if (!c.clip_vision) fail("{}: model_type {} needs a CLIP vision config", c.source, model_type_name(c.model_type));

@@ -26,12 +26,12 @@ namespace mha2mla::hf {
 
 enum class ModelType { kLlama, kQwen2, kDeepseekV3, kLlava, kLlavaNext, kQwen2Vl, kQwen2_5Vl };
 
-const char* model_type_name(ModelType type);         // the config.json spelling: "qwen2_5_vl"
+const char* model_type_name(ModelType type);                        // the config.json spelling: "qwen2_5_vl"
 std::optional<ModelType> find_model_type(const std::string& name);  // nullopt when unsupported
 const std::vector<std::string>& supported_model_types();
 bool is_vision_language(ModelType type);
-bool is_llava_family(ModelType type);                 // llava, llava_next: CLIP tower + projector
-bool is_qwen_vl_family(ModelType type);               // qwen2_vl, qwen2_5_vl: Qwen ViT + merger, M-RoPE
+bool is_llava_family(ModelType type);    // llava, llava_next: CLIP tower + projector
+bool is_qwen_vl_family(ModelType type);  // qwen2_vl, qwen2_5_vl: Qwen ViT + merger, M-RoPE
 
 // RoPE frequency scaling (transformers' `rope_scaling` / `rope_parameters`). `type` is one of default,
 // linear, dynamic, llama3, yarn, mrope. Qwen-VL files spell M-RoPE as {"type": "mrope"} or, when saved by
@@ -39,9 +39,9 @@ bool is_qwen_vl_family(ModelType type);               // qwen2_vl, qwen2_5_vl: Q
 // Optional fields are kept only when the file has them, so a written config says what the original said.
 struct RopeScaling {
   std::string type = "default";
-  std::optional<double> factor;                                 // linear, dynamic, llama3, yarn
-  std::optional<double> low_freq_factor, high_freq_factor;      // llama3
-  std::optional<int64_t> original_max_position_embeddings;      // llama3, yarn
+  std::optional<double> factor;                             // linear, dynamic, llama3, yarn
+  std::optional<double> low_freq_factor, high_freq_factor;  // llama3
+  std::optional<int64_t> original_max_position_embeddings;  // llama3, yarn
   std::optional<double> beta_fast, beta_slow, mscale, mscale_all_dim, attention_factor;  // yarn
   std::vector<int64_t> mrope_section;  // mrope: rotary frequency pairs for (temporal, height, width)
 
@@ -118,7 +118,7 @@ struct QwenVisionConfig {
   int64_t patch_size = 14;
   int64_t spatial_merge_size = 2;
   int64_t temporal_patch_size = 2;
-  int64_t out_hidden_size = 3584;    // merger output = LLM width (Qwen2-VL's `hidden_size`)
+  int64_t out_hidden_size = 3584;  // merger output = LLM width (Qwen2-VL's `hidden_size`)
   std::string hidden_act = "silu";
   // qwen2_5_vl only:
   int64_t window_size = 112;
@@ -205,8 +205,8 @@ struct HfConfig {
   // Qwen-VL: the text keys came in `text_config` (newer transformers); the writer then emits both forms.
   bool text_nested = false;
 
-  std::string source;                           // the file parsed, for messages
-  std::shared_ptr<const nlohmann::json> raw;    // the document as read (null for a config built in code)
+  std::string source;                         // the file parsed, for messages
+  std::shared_ptr<const nlohmann::json> raw;  // the document as read (null for a config built in code)
 
   // Whether lm_head shares the embedding matrix (LLaVA: the top-level key or text_config's).
   bool ties_word_embeddings() const;
@@ -231,7 +231,7 @@ void validate(const HfConfig& config);
 // parse(to_json(x)) == x). Qwen-VL with text_nested writes the flat and the nested text keys, as
 // transformers >= 4.52 does, so that older and newer transformers both read it.
 nlohmann::json to_json(const HfConfig& config);
-std::string to_json_string(const HfConfig& config);  // 2-space indent, trailing newline
+std::string to_json_string(const HfConfig& config);                    // 2-space indent, trailing newline
 void save_hf_config(const HfConfig& config, const std::string& path);  // atomic write
 
 }  // namespace mha2mla::hf

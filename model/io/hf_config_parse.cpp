@@ -29,10 +29,10 @@ struct TextDefaults {
 
 const TextDefaults kLlama{"llama", 32000, 4096, 11008, 32, 32, 0, 2048, 1e-6, 10000.0, 1, 2};
 const TextDefaults kQwen2{"qwen2", 151936, 4096, 22016, 32, 32, 32, 32768, 1e-6, 10000.0, std::nullopt, std::nullopt};
-const TextDefaults kQwen25VlText{"qwen2_5_vl_text", 152064, 8192, 29568, 80, 64, 8, 32768, 1e-5, 1000000.0,
-                                 std::nullopt, std::nullopt};
-const TextDefaults kQwen2VlText{"qwen2_vl_text", 152064, 8192, 29568, 80, 64, 8, 32768, 1e-5, 1000000.0,
-                                std::nullopt, std::nullopt};
+const TextDefaults kQwen25VlText{"qwen2_5_vl_text", 152064,       8192,        29568, 80, 64, 8, 32768, 1e-5,
+                                 1000000.0,         std::nullopt, std::nullopt};
+const TextDefaults kQwen2VlText{"qwen2_vl_text", 152064, 8192,      29568,        80,          64, 8,
+                                32768,           1e-5,   1000000.0, std::nullopt, std::nullopt};
 const TextDefaults kDeepseekV3{"deepseek_v3", 129280, 7168, 18432, 61, 128, 128, 4096, 1e-6, 10000.0, 0, 1};
 
 const nlohmann::json& empty_object() {
@@ -40,7 +40,9 @@ const nlohmann::json& empty_object() {
   return empty;
 }
 
-bool is_qwen_text(const TextDefaults& d) { return d.model_type != kLlama.model_type && d.model_type != kDeepseekV3.model_type; }
+bool is_qwen_text(const TextDefaults& d) {
+  return d.model_type != kLlama.model_type && d.model_type != kDeepseekV3.model_type;
+}
 
 // The keys every published top-level LLM config.json carries. A file without them is not an HF config,
 // even though the Python classes would quietly fill in a 7B model's sizes.
@@ -106,8 +108,10 @@ TextConfig parse_text(const JsonReader& r, const TextDefaults& d, bool top_level
   else
     t.num_key_value_heads =
         r.int_or("num_key_value_heads", d.num_key_value_heads ? d.num_key_value_heads : t.num_attention_heads);
-  if (t.num_attention_heads <= 0) r.fail_key("num_attention_heads", fmt::format("must be positive, found {}", t.num_attention_heads));
-  if (t.num_key_value_heads <= 0) r.fail_key("num_key_value_heads", fmt::format("must be positive, found {}", t.num_key_value_heads));
+  if (t.num_attention_heads <= 0)
+    r.fail_key("num_attention_heads", fmt::format("must be positive, found {}", t.num_attention_heads));
+  if (t.num_key_value_heads <= 0)
+    r.fail_key("num_key_value_heads", fmt::format("must be positive, found {}", t.num_key_value_heads));
   if (t.num_attention_heads % t.num_key_value_heads != 0)
     r.fail_key("num_key_value_heads",
                fmt::format("= {} does not divide num_attention_heads = {}; each key/value head must serve the same "
@@ -171,8 +175,7 @@ const TextDefaults& llava_text_defaults(const JsonReader& text_config) {
   std::string type = text_config.string_or("model_type", "llama");
   if (type == "llama") return kLlama;
   if (type == "qwen2") return kQwen2;
-  text_config.fail_key("model_type",
-                       fmt::format("is '{}'; supported LLaVA language models: llama, qwen2", type));
+  text_config.fail_key("model_type", fmt::format("is '{}'; supported LLaVA language models: llama, qwen2", type));
 }
 
 ClipVisionConfig parse_clip(const JsonReader& r) {
@@ -319,7 +322,8 @@ void parse_deepseek(const JsonReader& top, HfConfig& c) {
 ModelType parse_model_type(const JsonReader& top) {
   if (!top.has("model_type"))
     fail_with_hint("every Hugging Face config.json names its architecture in model_type",
-                   "{}: missing required key 'model_type' (one of: {})", top.file(), join(supported_model_types(), ", "));
+                   "{}: missing required key 'model_type' (one of: {})", top.file(),
+                   join(supported_model_types(), ", "));
   std::string name = top.required_string("model_type");
   if (std::optional<ModelType> type = find_model_type(name)) return *type;
   const auto& names = supported_model_types();

@@ -68,9 +68,10 @@ void put_text(json& out, const TextConfig& t, const std::string& source) {
   if (qwen) {
     // Qwen2's bias layout is fixed by the architecture, not by a key.
     if (!t.qkv_bias || t.o_proj_bias || t.mlp_bias)
-      fail("{}: a {} config cannot express qkv_bias={}, o_proj_bias={}, mlp_bias={}; Qwen2 always has q/k/v "
-           "bias and no o_proj or MLP bias",
-           source, t.model_type, t.qkv_bias, t.o_proj_bias, t.mlp_bias);
+      fail(
+          "{}: a {} config cannot express qkv_bias={}, o_proj_bias={}, mlp_bias={}; Qwen2 always has q/k/v "
+          "bias and no o_proj or MLP bias",
+          source, t.model_type, t.qkv_bias, t.o_proj_bias, t.mlp_bias);
     out["use_sliding_window"] = false;
     // Qwen2Attention reads head_dim when present; the Qwen-VL attention never does.
     if (t.model_type == "qwen2" && t.head_dim * t.num_attention_heads != t.hidden_size) out["head_dim"] = t.head_dim;
@@ -208,6 +209,11 @@ void put_qwen_vl(json& out, const HfConfig& c) {
 }  // namespace
 
 nlohmann::json to_json(const HfConfig& c) {
+  if (c.source.empty()) {  // built in code: give the messages a name to start with
+    HfConfig named = c;
+    named.source = "config built in code";
+    return to_json(named);
+  }
   validate(c);
   json out = json::object();
   out["model_type"] = model_type_name(c.model_type);

@@ -29,9 +29,7 @@ JsonReader::JsonReader(const json& object, std::string file, std::string path)
   }
 }
 
-std::string JsonReader::key_path(const char* key) const {
-  return path_.empty() ? std::string(key) : path_ + "." + key;
-}
+std::string JsonReader::key_path(const char* key) const { return path_.empty() ? std::string(key) : path_ + "." + key; }
 
 void JsonReader::fail_key(const char* key, const std::string& what) const {
   fail("{}: key '{}' {}", file_, key_path(key), what);
@@ -104,9 +102,7 @@ std::optional<double> JsonReader::optional_number(const char* key) const {
   return v->get<double>();
 }
 
-double JsonReader::number_or(const char* key, double fallback) const {
-  return optional_number(key).value_or(fallback);
-}
+double JsonReader::number_or(const char* key, double fallback) const { return optional_number(key).value_or(fallback); }
 
 std::optional<bool> JsonReader::optional_bool(const char* key) const {
   const json* v = value(key);

@@ -38,7 +38,7 @@ class JsonReader {
   std::optional<bool> optional_bool(const char* key) const;
   std::string string_or(const char* key, const std::string& fallback) const;
   std::string required_string(const char* key) const;
-  std::vector<int64_t> int_list(const char* key) const;        // absent -> empty
+  std::vector<int64_t> int_list(const char* key) const;         // absent -> empty
   std::vector<std::string> string_list(const char* key) const;  // absent -> empty
 
   // An integer or a list of integers (eos_token_id, vision_feature_layer). Absent -> empty,

@@ -60,10 +60,9 @@ const std::vector<Rule>& rules(ModelType type, HubNaming naming) {
     r.push_back({"model.image_newline", "image_newline", true});
     return r;
   }();
-  static const std::vector<Rule> qwen_legacy = {
-      {"model.", "text.", false, {"model.language_model.", "model.visual."}},
-      {"visual.", "vision."},
-      {"lm_head.", "lm_head."}};
+  static const std::vector<Rule> qwen_legacy = {{"model.", "text.", false, {"model.language_model.", "model.visual."}},
+                                                {"visual.", "vision."},
+                                                {"lm_head.", "lm_head."}};
   static const std::vector<Rule> qwen_current = {
       {"model.language_model.", "text."}, {"model.visual.", "vision."}, {"lm_head.", "lm_head."}};
 
@@ -119,9 +118,7 @@ std::string expected_prefixes(ModelType type, HubNaming naming) {
   return join(prefixes, ", ");
 }
 
-HubNaming other(HubNaming naming) {
-  return naming == HubNaming::kLegacy ? HubNaming::kCurrent : HubNaming::kLegacy;
-}
+HubNaming other(HubNaming naming) { return naming == HubNaming::kLegacy ? HubNaming::kCurrent : HubNaming::kLegacy; }
 
 }  // namespace
 
@@ -129,13 +126,12 @@ const char* hub_naming_name(HubNaming naming) {
   return naming == HubNaming::kLegacy ? "legacy (transformers < 4.52)" : "current (transformers >= 4.52)";
 }
 
-std::string hub_to_canonical(ModelType type, HubNaming naming, const std::string& hub_name,
-                             const std::string& source) {
+std::string hub_to_canonical(ModelType type, HubNaming naming, const std::string& hub_name, const std::string& source) {
   if (auto canonical = rewrite(rules(type, naming), hub_name, true)) return *canonical;
   if (rewrite(rules(type, other(naming)), hub_name, true))
     fail_with_hint("a checkpoint must use one naming throughout; re-save it with one transformers version",
-                   "{}: tensor '{}' uses the {} naming of {} weights, but this checkpoint uses the {} naming",
-                   source, hub_name, hub_naming_name(other(naming)), model_type_name(type), hub_naming_name(naming));
+                   "{}: tensor '{}' uses the {} naming of {} weights, but this checkpoint uses the {} naming", source,
+                   hub_name, hub_naming_name(other(naming)), model_type_name(type), hub_naming_name(naming));
   fail("{}: tensor '{}' is not a {} weight name: expected one of {} (legacy) or {} (current)", source, hub_name,
        model_type_name(type), expected_prefixes(type, HubNaming::kLegacy),
        expected_prefixes(type, HubNaming::kCurrent));
@@ -176,8 +172,7 @@ std::map<std::string, std::string> canonical_names(ModelType type, const std::ve
   for (const std::string& name : hub_names) {
     std::string canonical = hub_to_canonical(type, naming, name, source);
     auto [it, inserted] = out.emplace(canonical, name);
-    if (!inserted)
-      fail("{}: tensors '{}' and '{}' both map to '{}'", source, it->second, name, canonical);
+    if (!inserted) fail("{}: tensors '{}' and '{}' both map to '{}'", source, it->second, name, canonical);
   }
   return out;
 }

@@ -53,8 +53,7 @@ HubNaming detect_hub_naming(ModelType type, const std::vector<std::string>& hub_
 
 // Hub name -> canonical name. Fails naming `source` and the tensor when the name does not fit `naming`
 // (saying so when it fits the other naming instead).
-std::string hub_to_canonical(ModelType type, HubNaming naming, const std::string& hub_name,
-                             const std::string& source);
+std::string hub_to_canonical(ModelType type, HubNaming naming, const std::string& hub_name, const std::string& source);
 
 // Canonical name -> hub name in `naming` (what an exporter writes). Fails on a name that is not canonical
 // for `type` (e.g. vision.* for a plain LLM).

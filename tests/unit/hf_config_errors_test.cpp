@@ -1,8 +1,8 @@
 // Every validation case fails with a message naming the file and the key at fault and what was expected.
-#include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "common/error.h"
 #include "model/io/hf_config.h"
@@ -24,7 +24,8 @@ std::string error_of(const std::string& text) {
 void expect_error(const std::string& text, const std::vector<std::string>& parts) {
   std::string message = error_of(text);
   EXPECT_NE(message.find("models/broken/config.json"), std::string::npos) << message;
-  for (const std::string& part : parts) EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
+  for (const std::string& part : parts)
+    EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
 }
 
 const char* kLlamaKeys = R"("vocab_size": 1000, "hidden_size": 1024, "intermediate_size": 2048,

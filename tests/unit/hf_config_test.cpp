@@ -2,11 +2,11 @@
 // them (the published model facts, and the class defaults for every key a file leaves out).
 #include "model/io/hf_config.h"
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace mha2mla::hf {
 namespace {

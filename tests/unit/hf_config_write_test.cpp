@@ -1,12 +1,12 @@
 // The writer: parse(to_json(x)) == x for every published file and for configs built in code, and the
 // keys it writes are the ones the transformers config classes take.
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "model/io/hf_config.h"
@@ -16,9 +16,10 @@ namespace {
 
 using nlohmann::json;
 
-const char* kRepos[] = {"llava-1.5-7b-hf",       "llama3-llava-next-8b-hf", "Qwen2.5-VL-7B-Instruct",
-                        "Qwen2.5-VL-7B-Instruct-transformers-4.54", "Meta-Llama-3-8B-Instruct",
-                        "Llama-3.1-8B-Instruct", "Qwen2.5-0.5B-Instruct", "DeepSeek-V3"};
+const char* kRepos[] = {"llava-1.5-7b-hf",          "llama3-llava-next-8b-hf",
+                        "Qwen2.5-VL-7B-Instruct",   "Qwen2.5-VL-7B-Instruct-transformers-4.54",
+                        "Meta-Llama-3-8B-Instruct", "Llama-3.1-8B-Instruct",
+                        "Qwen2.5-0.5B-Instruct",    "DeepSeek-V3"};
 
 HfConfig load_repo(const std::string& repo) {
   return load_hf_config(std::string(MHA2MLA_SOURCE_DIR) + "/tests/data/hf_configs/" + repo);
@@ -39,30 +40,51 @@ TEST(HfConfigWrite, PublishedFilesRoundTrip) {
 
 // Keys of the transformers classes (constructor arguments, plus PretrainedConfig's common ones that the
 // writer uses). A writer key outside these would be silently ignored by transformers.
-const std::set<std::string> kCommon = {"model_type", "architectures", "torch_dtype", "tie_word_embeddings",
-                                       "bos_token_id", "eos_token_id", "pad_token_id"};
-const std::set<std::string> kLlamaConfigArgs = {
-    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-    "num_key_value_heads", "hidden_act", "max_position_embeddings", "rms_norm_eps", "rope_theta", "rope_scaling",
-    "attention_bias", "mlp_bias", "head_dim"};
+const std::set<std::string> kCommon = {"model_type",   "architectures", "torch_dtype", "tie_word_embeddings",
+                                       "bos_token_id", "eos_token_id",  "pad_token_id"};
+const std::set<std::string> kLlamaConfigArgs = {"vocab_size",
+                                                "hidden_size",
+                                                "intermediate_size",
+                                                "num_hidden_layers",
+                                                "num_attention_heads",
+                                                "num_key_value_heads",
+                                                "hidden_act",
+                                                "max_position_embeddings",
+                                                "rms_norm_eps",
+                                                "rope_theta",
+                                                "rope_scaling",
+                                                "attention_bias",
+                                                "mlp_bias",
+                                                "head_dim"};
 const std::set<std::string> kQwen2ConfigArgs = {
-    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-    "num_key_value_heads", "hidden_act", "max_position_embeddings", "rms_norm_eps", "rope_theta", "rope_scaling",
-    "use_sliding_window"};
+    "vocab_size",          "hidden_size",         "intermediate_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "hidden_act",        "max_position_embeddings",
+    "rms_norm_eps",        "rope_theta",          "rope_scaling",      "use_sliding_window"};
 const std::set<std::string> kClipVisionConfigArgs = {
-    "model_type", "hidden_size", "intermediate_size", "projection_dim", "num_hidden_layers", "num_attention_heads",
-    "num_channels", "image_size", "patch_size", "hidden_act", "layer_norm_eps"};
-const std::set<std::string> kLlavaConfigArgs = {
-    "text_config", "vision_config", "image_token_index", "projector_hidden_act", "vision_feature_select_strategy",
-    "vision_feature_layer", "image_seq_length", "multimodal_projector_bias", "image_grid_pinpoints"};
+    "model_type",   "hidden_size", "intermediate_size", "projection_dim", "num_hidden_layers", "num_attention_heads",
+    "num_channels", "image_size",  "patch_size",        "hidden_act",     "layer_norm_eps"};
+const std::set<std::string> kLlavaConfigArgs = {"text_config",
+                                                "vision_config",
+                                                "image_token_index",
+                                                "projector_hidden_act",
+                                                "vision_feature_select_strategy",
+                                                "vision_feature_layer",
+                                                "image_seq_length",
+                                                "multimodal_projector_bias",
+                                                "image_grid_pinpoints"};
 // Qwen2_5_VLVisionConfig's arguments, and the original Qwen names (in_chans, spatial_patch_size) the hub
 // files carry next to them.
-const std::set<std::string> kQwen25VisionArgs = {
-    "model_type", "depth", "hidden_size", "hidden_act", "intermediate_size", "num_heads", "in_channels", "in_chans",
-    "patch_size", "spatial_patch_size", "spatial_merge_size", "temporal_patch_size", "tokens_per_second",
-    "window_size", "out_hidden_size", "fullatt_block_indexes"};
-const std::set<std::string> kQwen25VlTopArgs = {"text_config", "vision_config", "image_token_id", "video_token_id",
-                                                "vision_start_token_id", "vision_end_token_id", "vision_token_id"};
+const std::set<std::string> kQwen25VisionArgs = {"model_type",         "depth",
+                                                 "hidden_size",        "hidden_act",
+                                                 "intermediate_size",  "num_heads",
+                                                 "in_channels",        "in_chans",
+                                                 "patch_size",         "spatial_patch_size",
+                                                 "spatial_merge_size", "temporal_patch_size",
+                                                 "tokens_per_second",  "window_size",
+                                                 "out_hidden_size",    "fullatt_block_indexes"};
+const std::set<std::string> kQwen25VlTopArgs = {"text_config",    "vision_config",         "image_token_id",
+                                                "video_token_id", "vision_start_token_id", "vision_end_token_id",
+                                                "vision_token_id"};
 
 void expect_keys_within(const json& object, std::initializer_list<const std::set<std::string>*> allowed) {
   for (const auto& item : object.items()) {
@@ -119,7 +141,9 @@ HfConfig tiny(ModelType type) {
   t.eos_token_ids = {2, 3};
   t.bos_token_id = 1;
   if (type == ModelType::kQwen2 || is_qwen_vl_family(type)) {
-    t.model_type = type == ModelType::kQwen2 ? "qwen2" : type == ModelType::kQwen2Vl ? "qwen2_vl_text" : "qwen2_5_vl_text";
+    t.model_type = type == ModelType::kQwen2     ? "qwen2"
+                   : type == ModelType::kQwen2Vl ? "qwen2_vl_text"
+                                                 : "qwen2_5_vl_text";
     t.qkv_bias = true;
   }
   if (is_llava_family(type)) {
