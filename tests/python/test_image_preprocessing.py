@@ -6,6 +6,7 @@ Also checks that corrupt, truncated and non-image files fail with a message nami
 
 import io
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -233,6 +234,7 @@ def main():
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed")
         sys.exit(1)
+    shutil.rmtree(folder, ignore_errors=True)
     print("image preprocessing matches PIL + the transformers reference exactly")
 
 
