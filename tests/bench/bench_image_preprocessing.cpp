@@ -3,7 +3,7 @@
 // (llava-hf's processor); LLaVA-NeXT anyres; Qwen2.5-VL (smart_resize defaults). Each pipeline runs `rounds`
 // timed rounds of `iterations` samples; the median round is reported. Results and commands: docs/benchmarks.md.
 //
-//   bench_image_preprocessing [--image FILE.jpg] [--rounds 7] [--iterations 40] [--json]
+//   bench_image_preprocessing [--image FILE.jpg] [--rounds 7] [--iterations 40] [--only PIPELINE] [--json]
 //
 // Without --image a 640x480 JPEG (quality 90, 4:2:0) of smooth gradients, edges and noise is encoded here.
 #include <turbojpeg.h>
@@ -77,14 +77,16 @@ int main(int argc, char** argv) {
   std::string image_path;
   int rounds = 7, iterations = 40;
   bool json = false;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--image" && i + 1 < argc) image_path = argv[++i];
     else if (arg == "--rounds" && i + 1 < argc) rounds = std::stoi(argv[++i]);
     else if (arg == "--iterations" && i + 1 < argc) iterations = std::stoi(argv[++i]);
+    else if (arg == "--only" && i + 1 < argc) only = argv[++i];
     else if (arg == "--json") json = true;
     else {
-      std::fprintf(stderr, "usage: %s [--image FILE.jpg] [--rounds N] [--iterations N] [--json]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--image FILE.jpg] [--rounds N] [--iterations N] [--only PIPELINE] [--json]\n", argv[0]);
       return 2;
     }
   }
@@ -97,17 +99,27 @@ int main(int argc, char** argv) {
   LlavaNextImageConfig llava_next;
   Qwen2VlImageConfig qwen;
 
+  struct Pipeline {
+    const char* name;
+    int iterations;
+    std::function<int64_t()> sample;
+  };
+  const std::vector<Pipeline> pipelines = {
+      {"decode", iterations, [&] { return decode_image(jpeg, "bench").width; }},
+      {"llava15_pad_336", iterations, [&] { return preprocess_clip(decode_image(jpeg, "bench"), llava15).numel(); }},
+      {"clip_336", iterations, [&] { return preprocess_clip(decode_image(jpeg, "bench"), clip).numel(); }},
+      {"llava_next_anyres", std::max(1, iterations / 4),
+       [&] { return preprocess_llava_next(decode_image(jpeg, "bench"), llava_next).pixel_values.numel(); }},
+      {"qwen2_5_vl", iterations,
+       [&] { return preprocess_qwen2_vl(decode_image(jpeg, "bench"), qwen).pixel_values.numel(); }},
+  };
   std::vector<Result> results;
-  results.push_back(measure("decode", rounds, iterations, [&] { return decode_image(jpeg, "bench").width; }));
-  results.push_back(measure("llava15_pad_336", rounds, iterations,
-                            [&] { return preprocess_clip(decode_image(jpeg, "bench"), llava15).numel(); }));
-  results.push_back(measure("clip_336", rounds, iterations,
-                            [&] { return preprocess_clip(decode_image(jpeg, "bench"), clip).numel(); }));
-  results.push_back(measure("llava_next_anyres", rounds, std::max(1, iterations / 4), [&] {
-    return preprocess_llava_next(decode_image(jpeg, "bench"), llava_next).pixel_values.numel();
-  }));
-  results.push_back(measure("qwen2_5_vl", rounds, iterations,
-                            [&] { return preprocess_qwen2_vl(decode_image(jpeg, "bench"), qwen).pixel_values.numel(); }));
+  for (const Pipeline& p : pipelines)
+    if (only.empty() || only == p.name) results.push_back(measure(p.name, rounds, p.iterations, p.sample));
+  if (results.empty()) {
+    std::fprintf(stderr, "no pipeline named '%s'\n", only.c_str());
+    return 2;
+  }
 
   if (json) {
     std::printf("{\"image\": \"%dx%d\", \"bytes\": %zu, \"results\": {", static_cast<int>(probe.width),
