@@ -59,10 +59,11 @@ def png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def raw_png(width, height, bit_depth, color_type, rows, palette=None, transparency=None):
-    """A PNG written by hand, for layouts PIL cannot save (16-bit RGB, 2-bit gray, short palettes)."""
+def raw_png(width, height, bit_depth, color_type, rows, palette=None, transparency=None, interlaced=False):
+    """A PNG written by hand, for layouts PIL cannot save (16-bit RGB, 2-bit gray, short palettes, Adam7).
+    `rows` are the scanlines without filter bytes (for Adam7: the passes' scanlines, in order)."""
     data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth,
-                                                                  color_type, 0, 0, 0))
+                                                                  color_type, 0, 0, int(interlaced)))
     if palette is not None:
         data += png_chunk(b"PLTE", palette)
     if transparency is not None:
@@ -114,6 +115,11 @@ def make_images(folder):
     write("palette_short_4x1.png", raw_png(4, 1, 8, 3, [bytes([0, 1, 2, 200])], palette=bytes([10, 20, 30, 40, 50, 60])))
     write("palette4_trns_9x2.png", raw_png(9, 2, 4, 3, [bytes([0x01, 0x23, 0x45, 0x67, 0x80])] * 2,
                                            palette=bytes(range(0, 24)), transparency=bytes([0, 128])))
+    # Adam7: seven passes over sub-grids of pixels (x0, y0, dx, dy), each stored as its own scanlines.
+    adam7 = natural_rgb(23, 19, 14)
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    scanlines = [row.tobytes() for x0, y0, dx, dy in passes for row in adam7[y0::dy, x0::dx] if row.size]
+    write("interlaced_23x19.png", raw_png(23, 19, 8, 2, scanlines, interlaced=True))
     return images
 
 

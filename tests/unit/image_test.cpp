@@ -213,6 +213,11 @@ TEST(ImageDecode, ErrorsNameTheSourceAndTheProblem) {
   EXPECT_NE(error_of("", "e.png").find("empty data"), std::string::npos);
   EXPECT_NE(error_of("\xFF\xD8\xFF\xDB garbage", "g.jpg").find("g.jpg: corrupt JPEG"), std::string::npos);
   EXPECT_THROW(read_image_file("/nonexistent/dir/img.png"), Error);
+  // 20000 x 20000 is past PIL's decompression-bomb limit: refused from the header, before any allocation.
+  message = error_of(make_png(20000, 20000, 8, 2, {}), "huge.png");
+  EXPECT_NE(message.find("huge.png: PNG image of 20000x20000 = 400000000 pixels exceeds the limit"),
+            std::string::npos)
+      << message;
 }
 
 // ---- resampling ------------------------------------------------------------------------------------------
