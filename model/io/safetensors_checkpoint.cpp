@@ -178,6 +178,11 @@ std::vector<std::string> SafetensorsCheckpoint::files() const {
   return out;
 }
 
+std::map<std::string, std::string> SafetensorsCheckpoint::metadata() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->open_shard(0).metadata();
+}
+
 std::vector<std::string> SafetensorsCheckpoint::names() const { return state_->names; }
 size_t SafetensorsCheckpoint::size() const { return state_->names.size(); }
 bool SafetensorsCheckpoint::contains(const std::string& name) const { return state_->shard_of.count(name) > 0; }

@@ -7,6 +7,7 @@
 // does not list are reported (warning + unlisted_tensors()) and never served, as HF does. Thread-safe.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ class SafetensorsCheckpoint {
   const std::string& source() const;
   bool is_sharded() const;
   std::vector<std::string> files() const;  // shard paths, in name order
+
+  // The "__metadata__" of the first file (HF writes the same map into every shard).
+  std::map<std::string, std::string> metadata() const;
 
   std::vector<std::string> names() const;  // sorted
   size_t size() const;
