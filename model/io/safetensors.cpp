@@ -355,10 +355,16 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   }
   auto size = static_cast<size_t>(status.st_size);
   uint8_t* data = nullptr;
+  bool writable = true;
   if (size > 0) {
     // Private + writable = copy-on-write: tensors aliasing the mapping may be modified in place without
-    // touching the file. MAP_NORESERVE: untouched pages cost no swap reservation.
+    // touching the file. MAP_NORESERVE: untouched pages cost no swap reservation. Under strict overcommit
+    // the kernel charges the whole writable mapping up front and may refuse it; read-only costs nothing.
     void* mapped = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+    if (mapped == MAP_FAILED && errno == ENOMEM) {
+      writable = false;
+      mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
     if (mapped == MAP_FAILED) {
       int error = errno;
       ::close(fd);
@@ -367,7 +373,7 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
     data = static_cast<uint8_t*>(mapped);
   }
   ::close(fd);
-  return std::shared_ptr<const MappedFile>(new MappedFile(path, data, size));
+  return std::shared_ptr<const MappedFile>(new MappedFile(path, data, size, writable));
 }
 
 MappedFile::~MappedFile() {
@@ -407,6 +413,7 @@ TensorView SafetensorsFile::view(std::string_view name) const {
   view.data = mapping_->data() + header_.data_start + tensor.begin;
   view.nbytes = tensor.nbytes();
   view.owner = mapping_;
+  view.writable = mapping_->writable();
   return view;
 }
 

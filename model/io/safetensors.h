@@ -85,11 +85,14 @@ struct TensorInfo {
 
 // A tensor's bytes where they lie. `owner` keeps them alive (the file mapping); it is null when the bytes
 // belong to the caller (parse_safetensors over caller memory), and then the view lives no longer than them.
+// `writable`: the bytes may be written through (a private copy-on-write mapping) without touching the
+// file, so a tensor may alias them.
 struct TensorView {
   TensorInfo info;
   const uint8_t* data = nullptr;
   uint64_t nbytes = 0;
   std::shared_ptr<const void> owner;
+  bool writable = false;
 };
 
 // What a validated header says.
@@ -109,8 +112,10 @@ inline constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 // This is the entry point the fuzzer drives.
 SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, const std::string& source);
 
-// A read-only view of a whole file through mmap, shared by every view and tensor made from it. The mapping
-// is private and copy-on-write: a tensor aliasing it may be written to without touching the file.
+// A whole file through mmap, shared by every view and tensor made from it. The mapping is private and
+// copy-on-write, so a tensor aliasing it may be written to without touching the file; where the kernel
+// refuses to map that much writable memory (strict overcommit, vm.overcommit_memory=2) it falls back to a
+// read-only mapping, and writable() says so.
 class MappedFile {
  public:
   static std::shared_ptr<const MappedFile> open(const std::string& path);
@@ -121,12 +126,15 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  bool writable() const { return writable_; }
 
  private:
-  MappedFile(std::string path, uint8_t* data, size_t size) : path_(std::move(path)), data_(data), size_(size) {}
+  MappedFile(std::string path, uint8_t* data, size_t size, bool writable)
+      : path_(std::move(path)), data_(data), size_(size), writable_(writable) {}
   std::string path_;
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  bool writable_ = false;
 };
 
 // One validated .safetensors file. Opening reads the header only; tensor bytes are paged in when used.

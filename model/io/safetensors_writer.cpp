@@ -110,7 +110,8 @@ void SafetensorsWriter::check_new_tensor(const std::string& name, DType dtype, c
   check_utf8(name, "tensor name");
   if (contains(name)) fail("safetensors writer: tensor '{}' was added twice", name);
   for (int64_t dim : shape)
-    if (dim < 0) fail("safetensors writer: tensor '{}' has shape {} with a negative dimension", name, format_shape(shape));
+    if (dim < 0)
+      fail("safetensors writer: tensor '{}' has shape {} with a negative dimension", name, format_shape(shape));
   auto expected = tensor_bytes(dtype, shape);
   if (!expected)
     fail("safetensors writer: tensor '{}': shape {} of {} overflows or does not fill whole bytes", name,

@@ -83,7 +83,7 @@ DType dtype_for(at::ScalarType type) {
 
 bool aliases_on_load(const TensorView& view) {
   auto exact = exact_scalar_type(view.info.dtype);
-  if (!exact || !view.owner) return false;
+  if (!exact || !view.owner || !view.writable) return false;
   return reinterpret_cast<uintptr_t>(view.data) % c10::elementSize(*exact) == 0;
 }
 

@@ -28,8 +28,8 @@ at::ScalarType loaded_scalar_type(DType dtype);
 // The safetensors dtype for a torch type; throws Error naming the type when safetensors has none.
 DType dtype_for(at::ScalarType type);
 
-// True when to_tensor(view) aliases the view's bytes: exact dtype, bytes kept alive by view.owner, and
-// aligned for the element type.
+// True when to_tensor(view) aliases the view's bytes: exact dtype, bytes kept alive by view.owner and
+// writable (copy-on-write), and aligned for the element type.
 bool aliases_on_load(const TensorView& view);
 
 // A CPU tensor with the view's values and shape. When it aliases the file mapping it keeps the mapping

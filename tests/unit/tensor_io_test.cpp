@@ -298,7 +298,7 @@ TEST(TensorIo, SavingMakesADenseCopyOfAnyView) {
   auto header = parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "memory");
   for (const auto& info : header.tensors) {
     TensorView view{info, reinterpret_cast<const uint8_t*>(bytes.data()) + header.data_start + info.begin,
-                    info.nbytes(), nullptr};
+                    info.nbytes(), nullptr, false};
     at::Tensor loaded = to_tensor(view);
     if (info.name == "transposed") {
       EXPECT_EQ(loaded.sizes(), at::IntArrayRef({4, 3}));
