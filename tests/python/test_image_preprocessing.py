@@ -33,10 +33,8 @@ def check(condition, message):
 
 
 def find_dump_tool():
-    tool = os.environ.get("MHA2MLA_PREPROCESS_DUMP")
-    if not tool:
-        binary = os.environ.get("MHA2MLA_BINARY", "build/mha2mla")
-        tool = os.path.join(os.path.dirname(binary), "tests", "tools", "preprocess_dump")
+    helpers = os.environ.get("MHA2MLA_TEST_HELPERS", os.path.join(os.getcwd(), "tests", "helpers"))
+    tool = os.path.join(helpers, "preprocess_dump")
     if not os.path.exists(tool):
         sys.exit(f"preprocess_dump not found at {tool}; build it (ninja -C build preprocess_dump)")
     return tool

