@@ -1,0 +1,112 @@
+#include "model/model.h"
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/strings.h"
+#include "model/io/load_parameters.h"
+#include "model/io/safetensors_writer.h"
+#include "model/io/tensor_io.h"
+
+namespace mha2mla {
+
+at::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32" || name == "float") return at::kFloat;
+  if (name == "bfloat16") return at::kBFloat16;
+  if (name == "float16" || name == "half") return at::kHalf;
+  if (name == "float64" || name == "double") return at::kDouble;
+  fail("unknown dtype '{}'; expected float32, bfloat16 or float16", name);
+}
+
+DecoderConfig decoder_config_from(const hf::TextConfig& t) {
+  DecoderConfig c;
+  c.vocab_size = t.vocab_size;
+  c.hidden = t.hidden_size;
+  c.intermediate = t.intermediate_size;
+  c.layers = t.num_hidden_layers;
+  c.heads = t.num_attention_heads;
+  c.kv_heads = t.num_key_value_heads;
+  c.head_dim = t.head_dim;
+  c.rms_eps = t.rms_norm_eps;
+  c.qkv_bias = t.qkv_bias;
+  c.o_bias = t.o_proj_bias;
+  c.mlp_bias = t.mlp_bias;
+  c.tie_embeddings = t.tie_word_embeddings;
+  c.activation = t.hidden_act;
+  c.rope.head_dim = t.head_dim;
+  c.rope.theta = t.rope_theta;
+  const auto& s = t.rope_scaling;
+  if (s.type == "llama3") {
+    c.rope.scaling = "llama3";
+    c.rope.factor = s.factor.value_or(1.0);
+    c.rope.low_freq_factor = s.low_freq_factor.value_or(1.0);
+    c.rope.high_freq_factor = s.high_freq_factor.value_or(4.0);
+    c.rope.original_max_position = s.original_max_position_embeddings.value_or(8192);
+  } else if (s.type == "linear") {
+    c.rope.scaling = "linear";
+    c.rope.factor = s.factor.value_or(1.0);
+  } else if (s.type == "mrope") {
+    c.rope.mrope_section = s.mrope_section;
+  } else if (s.type != "default") {
+    fail("rope_scaling type '{}' is not supported by mha2mla (default, linear, llama3, mrope)", s.type);
+  }
+  return c;
+}
+
+void Model::visit(const ParamVisitor& visitor) {
+  text->visit([&](ParamRef& ref) {
+    ref.name = starts_with(ref.name, "lm_head.") ? ref.name : "text." + ref.name;
+    visitor(ref);
+  });
+}
+
+std::unique_ptr<Model> build_model(const hf::HfConfig& config, const ModelLoadOptions& options) {
+  if (hf::is_vision_language(config.model_type))
+    fail("{}: model_type {} is a vision-language model; this build loads its language model only through the "
+         "VLM loader", config.source, hf::model_type_name(config.model_type));
+  if (config.model_type == hf::ModelType::kDeepseekV3)
+    fail("{}: deepseek_v3 checkpoints are an export target, not a model mha2mla converts", config.source);
+  auto model = std::make_unique<Model>();
+  model->config = config;
+  DecoderConfig decoder = decoder_config_from(config.text);
+  decoder.tie_embeddings = config.ties_word_embeddings();
+  auto tensor_options = at::TensorOptions().dtype(options.dtype).device(at::Device(options.device));
+  model->text = std::make_unique<TextModel>(decoder, tensor_options);
+  return model;
+}
+
+std::unique_ptr<Model> load_model(const std::string& folder, const ModelLoadOptions& options) {
+  if (!directory_exists(folder)) fail("model folder '{}' not found", folder);
+  hf::HfConfig config = hf::load_hf_config(folder);
+  auto model = build_model(config, options);
+  model->source = folder;
+  io::SafetensorsCheckpoint checkpoint(folder);
+  std::map<std::string, std::string> canonical_to_file =
+      hf::canonical_names(config.model_type, checkpoint.names(), checkpoint.source(), &model->naming);
+  LoadSpec spec;
+  spec.file_name = [&](const std::string& canonical) {
+    auto it = canonical_to_file.find(canonical);
+    return it == canonical_to_file.end() ? hf::canonical_to_hub(config.model_type, model->naming, canonical) : it->second;
+  };
+  // Old exports carry the rotary frequencies as buffers; they are recomputed from the config.
+  spec.ignorable = [](const std::string& name) { return ends_with(name, "rotary_emb.inv_freq"); };
+  load_parameters(checkpoint, [&](const ParamVisitor& v) { model->visit(v); }, spec);
+  spdlog::info("loaded {} ({}, {} layers, {} naming)", folder, hf::model_type_name(config.model_type),
+               config.text.num_hidden_layers, hf::hub_naming_name(model->naming));
+  return model;
+}
+
+void save_model(Model& model, const std::string& folder, at::ScalarType dtype, uint64_t max_shard_bytes) {
+  ensure_directory(folder);
+  hf::save_hf_config(model.config, path_join(folder, "config.json"));
+  io::SafetensorsWriter writer;
+  writer.set_metadata("format", "pt");
+  model.visit([&](ParamRef& ref) {
+    io::add_tensor(writer, hf::canonical_to_hub(model.config.model_type, model.naming, ref.name), ref.tensor->to(dtype));
+  });
+  writer.write_sharded(folder, max_shard_bytes);
+}
+
+}  // namespace mha2mla
