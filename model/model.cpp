@@ -55,6 +55,37 @@ DecoderConfig decoder_config_from(const hf::TextConfig& t) {
   return c;
 }
 
+at::Tensor positions_per_segment(const at::Tensor& attention_mask, const at::Tensor& segments, int64_t batch,
+                                 int64_t tokens, const at::Device& device) {
+  at::Tensor mask = attention_mask.defined()
+                        ? attention_mask.to(at::kLong)
+                        : at::ones({batch, tokens}, at::TensorOptions().dtype(at::kLong).device(device));
+  at::Tensor running = mask.cumsum(-1);  // tokens so far, 1-based
+  if (segments.defined()) {
+    // Subtract the count reached before each segment starts: positions restart at 0 in every segment.
+    at::Tensor starts = at::ones_like(segments, at::kBool);
+    starts.narrow(1, 1, tokens - 1).copy_(segments.narrow(1, 1, tokens - 1) != segments.narrow(1, 0, tokens - 1));
+    at::Tensor offset_at_start = at::where(starts, running - mask, at::zeros_like(running));
+    // Carry each segment's offset forward (cummax works because offsets only grow along a row).
+    at::Tensor offset = std::get<0>(at::cummax(offset_at_start, 1));
+    running = running - offset;
+  }
+  return (running - 1).masked_fill(mask == 0, 1);
+}
+
+PreparedInputs Model::prepare(const MultimodalBatch& batch) const {
+  if (!batch.pixel_values.empty())
+    fail("{}: this batch has {} image(s) but {} is a text-only model", source.empty() ? "model" : source,
+         batch.pixel_values.size(), hf::model_type_name(config.model_type));
+  const int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1);
+  PreparedInputs prepared;
+  prepared.embeddings = text->embed(batch.input_ids.to(text->options().device()));
+  prepared.text.attention_mask = batch.attention_mask;
+  prepared.text.segments = batch.segments;
+  prepared.text.positions = positions_per_segment(batch.attention_mask, batch.segments, B, T, text->options().device());
+  return prepared;
+}
+
 void Model::visit(const ParamVisitor& visitor) {
   text->visit([&](ParamRef& ref) {
     ref.name = starts_with(ref.name, "lm_head.") ? ref.name : "text." + ref.name;

@@ -17,6 +17,24 @@ struct ModelLoadOptions {
   std::string device = "cpu";
 };
 
+// One batch of token ids with its images, as the data pipeline hands it over (already padded/packed).
+struct MultimodalBatch {
+  at::Tensor input_ids;        // int64 [B, T]
+  at::Tensor attention_mask;   // int64 [B, T]: 1 = token, 0 = padding (undefined = all tokens)
+  at::Tensor segments;         // int64 [B, T]: packed-sample index per token (undefined = one sample per row)
+  // Images in reading order (row by row, left to right), each preprocessed for this model:
+  std::vector<at::Tensor> pixel_values;                 // CLIP: [3, H, W] / LLaVA-NeXT: [tiles, 3, H, W] / Qwen: [patches, C*T*P*P]
+  std::vector<std::vector<int64_t>> image_grid_thw;     // Qwen2.5-VL: (t, h, w) per image
+  std::vector<std::pair<int64_t, int64_t>> image_sizes;  // LLaVA-NeXT: original (height, width) per image
+};
+
+// What the language model consumes: embeddings with image features merged in, positions (reset per packed
+// sample; 3-D for M-RoPE), masks, and which tokens are image tokens (MLA modality routing).
+struct PreparedInputs {
+  at::Tensor embeddings;       // [B, T, hidden]
+  TextBatch text;
+};
+
 class Model {
  public:
   hf::HfConfig config;
@@ -24,10 +42,19 @@ class Model {
   std::string source;                  // the folder it was loaded from ("" when built in code)
   std::unique_ptr<TextModel> text;
 
+  // Embeds a batch: token embeddings, image features at the placeholder tokens (VLMs), positions per packed
+  // sample, and the image-token mask.
+  PreparedInputs prepare(const MultimodalBatch& batch) const;
+
   // Canonical names; the student attention's tensors appear under text.layers.N.self_attn.* once attached.
   void visit(const ParamVisitor& visitor);
   at::TensorOptions options() const { return text->options(); }
 };
+
+// Positions 0..n-1 restarting at every packed sample (and at the first real token after left padding);
+// padding gets position 1 as HF's generate gives it.
+at::Tensor positions_per_segment(const at::Tensor& attention_mask, const at::Tensor& segments, int64_t batch,
+                                 int64_t tokens, const at::Device& device);
 
 // The decoder configuration a TextConfig describes (M-RoPE sections included).
 DecoderConfig decoder_config_from(const hf::TextConfig& text);
