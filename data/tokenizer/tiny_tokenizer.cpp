@@ -309,7 +309,6 @@ Written llama2_family(const std::string& family, int64_t target) {
         {"end_of_word_suffix", nullptr},
         {"fuse_unk", true},
         {"byte_fallback", true},
-        {"ignore_merges", false},
         {"vocab", vocab},
         {"merges", merges}}}};
   return w;
