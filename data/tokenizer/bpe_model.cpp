@@ -234,7 +234,8 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& ids) const 
 
 BpeModel parse_bpe_model(const nlohmann::json& spec, const std::string& where) {
   const auto& vocab_json = json_field(spec, "vocab", where);
-  if (!vocab_json.is_object()) fail("{}.vocab: expected an object of token -> id, found {}", where, vocab_json.type_name());
+  if (!vocab_json.is_object())
+    fail("{}.vocab: expected an object of token -> id, found {}", where, vocab_json.type_name());
   std::vector<std::pair<std::string, int32_t>> vocab;
   vocab.reserve(vocab_json.size());
   for (auto it = vocab_json.begin(); it != vocab_json.end(); ++it) {
@@ -267,7 +268,8 @@ BpeModel parse_bpe_model(const nlohmann::json& spec, const std::string& where) {
   if (spec.contains("dropout") && spec["dropout"].is_number() && spec["dropout"].get<double>() != 0.0)
     fail_with_hint("set model.dropout to null", "{}.dropout: BPE dropout is random and not supported", where);
   BpeOptions options;
-  if (spec.contains("unk_token") && spec["unk_token"].is_string()) options.unk_token = spec["unk_token"].get<std::string>();
+  if (spec.contains("unk_token") && spec["unk_token"].is_string())
+    options.unk_token = spec["unk_token"].get<std::string>();
   options.continuing_subword_prefix = json_string_or(spec, "continuing_subword_prefix", where, "");
   options.end_of_word_suffix = json_string_or(spec, "end_of_word_suffix", where, "");
   options.fuse_unk = json_bool(spec, "fuse_unk", where, false);

@@ -32,7 +32,8 @@ class BpeModel {
   // `vocab`: (token, id) pairs; `merges`: (left, right) in rank order. Throws Error naming `where` when a
   // merge uses a token outside the vocabulary.
   BpeModel(const std::vector<std::pair<std::string, int32_t>>& vocab,
-           const std::vector<std::pair<std::string, std::string>>& merges, BpeOptions options, const std::string& where);
+           const std::vector<std::pair<std::string, std::string>>& merges, BpeOptions options,
+           const std::string& where);
 
   // Appends the ids of one pre-tokenized word.
   void tokenize(std::string_view word, std::vector<int32_t>& ids) const;

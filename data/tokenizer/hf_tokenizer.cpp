@@ -112,8 +112,9 @@ std::vector<int32_t> HfTokenizer::add_tokens(const std::vector<AddedToken>& new_
 }
 
 std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool add_special_tokens) const {
-  std::vector<Piece> pieces = is_valid_utf8(text) ? added_->extract_and_normalize(text, normalizer_.get())
-                                                  : added_->extract_and_normalize(to_valid_utf8(text), normalizer_.get());
+  std::vector<Piece> pieces = is_valid_utf8(text)
+                                  ? added_->extract_and_normalize(text, normalizer_.get())
+                                  : added_->extract_and_normalize(to_valid_utf8(text), normalizer_.get());
   if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(pieces);
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
@@ -128,18 +129,18 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool add_special
 std::string HfTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
+  // As Hugging Face does: an id becomes its added-token text (the normalized form for normalized tokens) or
+  // its model token, and is skipped when that text is the content of a special added token.
+  auto is_special_text = [&](const std::string& text) {
+    const AddedToken* same = added_->find_by_content(text);
+    return same != nullptr && same->special;
+  };
   for (int32_t id : ids) {
-    if (const AddedToken* added = added_->find_by_id(id)) {
-      if (skip_special_tokens && added->special) continue;
-      tokens.push_back(added_->decoded_text(*added));
-    } else if (const std::string* token = model_->id_to_token(id)) {
-      // Hugging Face skips by content: a model token whose text is a special added token is skipped too.
-      if (skip_special_tokens) {
-        const AddedToken* same = added_->find_by_content(*token);
-        if (same && same->special) continue;
-      }
-      tokens.push_back(*token);
-    }
+    const std::string* text = nullptr;
+    if (const AddedToken* added = added_->find_by_id(id)) text = &added_->decoded_text(*added);
+    else text = model_->id_to_token(id);
+    if (text == nullptr || (skip_special_tokens && is_special_text(*text))) continue;
+    tokens.push_back(*text);
   }
   if (!decoder_) {
     std::string joined;

@@ -38,7 +38,9 @@ class HfTokenizer : public Tokenizer {
   std::vector<int32_t> add_tokens(const std::vector<AddedToken>& tokens);
 
   // Replaces the post-processor (transformers' Llama tokenizers rebuild it from add_bos/eos_token).
-  void set_post_processor(std::unique_ptr<PostProcessor> post_processor) { post_processor_ = std::move(post_processor); }
+  void set_post_processor(std::unique_ptr<PostProcessor> post_processor) {
+    post_processor_ = std::move(post_processor);
+  }
 
   const BpeModel& model() const { return *model_; }
   bool is_byte_level() const { return pre_tokenizer_ && pre_tokenizer_->is_byte_level(); }

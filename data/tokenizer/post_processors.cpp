@@ -60,7 +60,8 @@ std::unique_ptr<PostProcessor> parse_cls_sep(const nlohmann::json& spec, const s
       fail("{}.{}: expected [\"token\", id], found {}", where, key, pair.dump());
     return pair[1].get<int32_t>();
   };
-  return std::make_unique<TemplatePostProcessor>(std::vector<int32_t>{id_of("cls")}, std::vector<int32_t>{id_of("sep")});
+  return std::make_unique<TemplatePostProcessor>(std::vector<int32_t>{id_of("cls")},
+                                                 std::vector<int32_t>{id_of("sep")});
 }
 
 }  // namespace

@@ -141,7 +141,8 @@ SplitBehavior parse_behavior(const std::string& name, const std::string& where) 
 
 }  // namespace
 
-std::vector<std::pair<size_t, size_t>> split_ranges(size_t length, const std::vector<std::pair<size_t, size_t>>& matches,
+std::vector<std::pair<size_t, size_t>> split_ranges(size_t length,
+                                                    const std::vector<std::pair<size_t, size_t>>& matches,
                                                     SplitBehavior behavior, bool invert) {
   // Cover [0, length) with (range, is_match), as Pattern::find_matches does.
   struct Part {

@@ -28,7 +28,8 @@ enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWith
 
 // Cuts [0, length) by `matches` (sorted, non-overlapping byte ranges) following `behavior`; with `invert`
 // the matches and the gaps between them swap roles. Returns the kept ranges, empty ones included.
-std::vector<std::pair<size_t, size_t>> split_ranges(size_t length, const std::vector<std::pair<size_t, size_t>>& matches,
+std::vector<std::pair<size_t, size_t>> split_ranges(size_t length,
+                                                    const std::vector<std::pair<size_t, size_t>>& matches,
                                                     SplitBehavior behavior, bool invert);
 
 }  // namespace mha2mla::tokenizer

@@ -399,7 +399,8 @@ std::string tiny_tokenizer_family_for_arch(const std::string& arch) {
        arch);
 }
 
-TinyTokenizerInfo write_tiny_tokenizer(const std::string& family, int64_t vocab_size_target, const std::string& out_dir) {
+TinyTokenizerInfo write_tiny_tokenizer(const std::string& family, int64_t vocab_size_target,
+                                       const std::string& out_dir) {
   const auto& families = tiny_tokenizer_families();
   if (std::find(families.begin(), families.end(), family) == families.end())
     fail("tiny tokenizer: family '{}' is not one of {}", family, join(families, ", "));

@@ -39,6 +39,7 @@ std::string tiny_tokenizer_family_for_arch(const std::string& arch);
 // Writes the tokenizer files of `family` into `out_dir` (created if needed). `vocab_size_target` is the
 // size of the model vocabulary before the added tokens: 256 byte tokens (plus 3 specials for llama2) and
 // learned merges up to that size; it must leave room for at least one merge and at most a few thousand.
-TinyTokenizerInfo write_tiny_tokenizer(const std::string& family, int64_t vocab_size_target, const std::string& out_dir);
+TinyTokenizerInfo write_tiny_tokenizer(const std::string& family, int64_t vocab_size_target,
+                                       const std::string& out_dir);
 
 }  // namespace mha2mla::tokenizer

@@ -18,6 +18,9 @@
               no pre-tokenizer, TemplateProcessing "<s> $A", decoder Sequence[Replace("▁", " "),
               ByteFallback, Fuse, Strip(" ", 1, 0)], BPE with unk_token "<unk>", fuse_unk and byte_fallback)
               with llava-hf's added tokens: <unk>=0, <s>=1, </s>=2, <image>=32000, <pad>=32001.
+  llava_flags the llava file with the added-token flags exercised: <image> lstrip+rstrip, <pad>
+              single_word and normalized (matched in the normalized text, where it reads "▁<pad>"), and a
+              non-special normalized "USER:".
 Usage: prepare_reference.py DIR
 """
 import base64
@@ -142,6 +145,18 @@ def prepare_llava(node_modules, out):
     save(os.path.join(out, "tokenizer_config.json"), config)
 
 
+def prepare_llava_flags(models):
+    tok = load(os.path.join(models, "llava", "tokenizer.json"))
+    for t in tok["added_tokens"]:
+        if t["content"] == "<image>":
+            t["lstrip"] = t["rstrip"] = True
+        if t["content"] == "<pad>":
+            t["single_word"] = t["normalized"] = True
+    tok["added_tokens"].append({"id": 32002, "content": "USER:", "single_word": False, "lstrip": False,
+                                "rstrip": False, "normalized": True, "special": False})
+    save(os.path.join(models, "llava_flags", "tokenizer.json"), tok)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -152,7 +167,8 @@ def main():
     prepare_llama3(node_modules, os.path.join(models, "llama3"), with_bos=False)
     prepare_llama3(node_modules, os.path.join(models, "llama3_bos"), with_bos=True)
     prepare_llava(node_modules, os.path.join(models, "llava"))
-    print("prepare_reference.py: wrote qwen2, llama3, llama3_bos, llava under", models)
+    prepare_llava_flags(models)
+    print("prepare_reference.py: wrote qwen2, llama3, llama3_bos, llava, llava_flags under", models)
 
 
 if __name__ == "__main__":

@@ -41,8 +41,8 @@ std::vector<std::string> split_text(const std::string& text, tk::SplitBehavior b
   return out;
 }
 
-tk::BpeModel make_bpe(const std::vector<std::string>& tokens, const std::vector<std::pair<std::string, std::string>>& merges,
-                      tk::BpeOptions options = {}) {
+tk::BpeModel make_bpe(const std::vector<std::string>& tokens,
+                      const std::vector<std::pair<std::string, std::string>>& merges, tk::BpeOptions options = {}) {
   std::vector<std::pair<std::string, int32_t>> vocab;
   for (size_t i = 0; i < tokens.size(); ++i) vocab.emplace_back(tokens[i], static_cast<int32_t>(i));
   return tk::BpeModel(vocab, merges, std::move(options), "test");
