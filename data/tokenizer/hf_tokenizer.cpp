@@ -1,7 +1,6 @@
 #include "data/tokenizer/hf_tokenizer.h"
 
 #include <algorithm>
-#include <set>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>

@@ -72,20 +72,4 @@ bool Regex::search(std::string_view text) const {
   return next_match(text, 0, begin, end);
 }
 
-std::string Regex::escape(std::string_view literal) {
-  std::string out;
-  for (char c : literal) {
-    if (std::string_view("\\^$.|?*+()[]{}-#&~ ").find(c) != std::string_view::npos) {
-      // Outside a class '-', '#', '&', '~' and ' ' are literal already; escaping them is harmless in PCRE2.
-      if (c == ' ') {
-        out += "\\x20";
-        continue;
-      }
-      out.push_back('\\');
-    }
-    out.push_back(c);
-  }
-  return out;
-}
-
 }  // namespace mha2mla::tokenizer

@@ -43,9 +43,6 @@ class Regex {
   // Whether the pattern matches anywhere in `text`.
   bool search(std::string_view text) const;
 
-  // Escapes `literal` so that it matches itself.
-  static std::string escape(std::string_view literal);
-
   const std::string& pattern() const { return pattern_; }
 
  private:

@@ -1,5 +1,7 @@
 // load_tokenizer(): picks tokenizer.json or tokenizer.model and applies tokenizer_config.json the way
 // transformers' from_pretrained does where it changes ids.
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 

@@ -2,6 +2,7 @@
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 
@@ -19,8 +20,10 @@ def die(message):
 
 
 def scratch(name):
+    """A fresh, empty folder for one test (left behind for inspection after a failure)."""
     path = os.path.join(TMP, name)
-    os.makedirs(path, exist_ok=True)
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
     return path
 
 
