@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <set>
+#include <thread>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -214,4 +215,28 @@ TEST(TokenizerTiny, DeterministicAndRoundTrips) {
       EXPECT_NE(std::find(with_image.begin(), with_image.end(), info.image_id), with_image.end()) << family;
     }
   }
+}
+
+// One tokenizer shared by several threads (the data workers) gives each the ids it gives alone.
+TEST(TokenizerThreads, SharedTokenizerMatchesSequentialIds) {
+  const std::string dir = scratch_dir("threads");
+  tk::write_tiny_tokenizer("llama3", 400, dir);
+  auto tokenizer = tk::load_tokenizer(dir);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 200; ++i)
+    texts.push_back(fmt::format("Line {} of the picture: {} boats, {} birds and a caf\u00e9 {}.", i, i * 7, i % 13,
+                                std::string(static_cast<size_t>(i % 5), ' ')));
+  std::vector<std::vector<int32_t>> expected;
+  for (const auto& t : texts) expected.push_back(tokenizer->encode(t));
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&, w] {
+      for (int round = 0; round < 5; ++round)
+        for (size_t i = w; i < texts.size(); i += 1 + w % 2)
+          if (tokenizer->encode(texts[i]) != expected[i]) ++mismatches[w];
+    });
+  }
+  for (auto& t : workers) t.join();
+  for (int w = 0; w < 4; ++w) EXPECT_EQ(mismatches[w], 0) << "thread " << w;
 }
