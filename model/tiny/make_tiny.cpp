@@ -21,7 +21,7 @@ namespace {
 hf::TextConfig tiny_text(const std::string& family) {
   hf::TextConfig t;
   t.model_type = family;
-  t.vocab_size = 512;
+  t.vocab_size = kTinyVocabularyTarget;
   t.hidden_size = 128;
   t.intermediate_size = 256;
   t.num_hidden_layers = 2;
@@ -72,6 +72,11 @@ hf::HfConfig tiny_config(const std::string& arch) {
 
 hf::HfConfig make_tiny_model(const TinyModelOptions& options) {
   hf::HfConfig config = tiny_config(options.arch);
+  if (options.vocab_size > 0) config.text.vocab_size = options.vocab_size;
+  if (options.bos_token_id >= 0) config.text.bos_token_id = options.bos_token_id;
+  if (options.eos_token_id >= 0) config.text.eos_token_ids = {options.eos_token_id};
+  if (options.pad_token_id >= 0) config.text.pad_token_id = options.pad_token_id;
+  hf::validate(config);
   auto model = build_model(config, ModelLoadOptions{});
   init_random([&](const ParamVisitor& v) { model->visit(v); }, options.seed);
   save_model(*model, options.out);

@@ -1,4 +1,7 @@
+#include <spdlog/spdlog.h>
+
 #include "common/strings.h"
+#include "data/tokenizer/tiny_tokenizer.h"
 #include "model/tiny/make_tiny.h"
 #include "trainer/cli/commands.h"
 
@@ -19,7 +22,15 @@ CommandSpec make_tiny_command() {
     options.arch = args.get("--arch");
     options.out = args.get("--out");
     options.seed = static_cast<uint64_t>(args.get_int("--seed"));
+    // The tokenizer first: the model's embedding rows and special ids follow it.
+    tokenizer::TinyTokenizerInfo vocabulary = tokenizer::write_tiny_tokenizer(
+        tokenizer::tiny_tokenizer_family_for_arch(options.arch), kTinyVocabularyTarget, options.out);
+    options.vocab_size = vocabulary.id_limit;
+    options.bos_token_id = vocabulary.bos_id;
+    options.eos_token_id = vocabulary.eos_id;
+    options.pad_token_id = vocabulary.pad_id;
     make_tiny_model(options);
+    spdlog::info("tokenizer: {} ids ({} special)", vocabulary.id_limit, vocabulary.special_ids.size());
     return 0;
   };
   return command;
