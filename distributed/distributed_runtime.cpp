@@ -132,17 +132,28 @@ DistributedRuntime::~DistributedRuntime() {
     abort_job("an exception escaped the distributed runtime's scope (not caught by DistributedRuntime::run)");
   grid_.reset();
   world_.reset();
-  watchdog_.reset();
-  std::set_terminate(g_previous_terminate);
-  g_runtime = nullptr;
   if (owns_mpi_) {
     int finalized = 0;
     MPI_Finalized(&finalized);
+    // MPI_Finalize synchronises with the other ranks, so it stays under the watchdog like any collective.
+    auto scope = watch_if(watchdog_.get(), fmt::format("MPI_Finalize (rank {} of {})", launch_.rank, launch_.world_size));
     if (!finalized) MPI_Finalize();
   }
+  watchdog_.reset();
+  std::set_terminate(g_previous_terminate);
+  g_runtime = nullptr;
 }
 
 void DistributedRuntime::start_mpi() {
+  // srun without PMIx gives Open MPI nothing to wire up with, and MPI_Init dies with a message naming neither
+  // srun nor the fix; say it first.
+  if (launch_.launcher == "slurm" && !std::getenv("PMIX_RANK") && !std::getenv("OMPI_COMM_WORLD_RANK")) {
+    const char* type = std::getenv("SLURM_MPI_TYPE");
+    fail_with_hint("launch with `srun --mpi=pmix ...` (or set MpiDefault=pmix in slurm.conf)",
+                   "srun started this task with --mpi={}, without PMIx; Debian's Open MPI starts only under "
+                   "--mpi=pmix (pmi2 and none fail in MPI_Init)",
+                   type && *type ? type : "none");
+  }
   // The watchdog thread calls MPI_Abort while the main thread may be inside a collective.
   int provided = MPI_THREAD_SINGLE;
   if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)

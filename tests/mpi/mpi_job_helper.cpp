@@ -101,6 +101,10 @@ int main(int argc, char** argv) {
       if (mode == "preempt") return wait_for_preemption(runtime);
       fail("mpi_job_helper: unknown mode '{}'; expected check, throw, timeout or preempt", mode);
     });
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+    if (!e.hint().empty()) spdlog::error("---> HINT: {}", e.hint());
+    return 1;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return 1;

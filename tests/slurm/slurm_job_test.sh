@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Slurm checks against the local cluster that a ctest fixture started (SLURM_CONF in the environment).
 #   slurm_job_test.sh srun-check     HELPER            srun --mpi=pmix -n 2 on one node
+#   slurm_job_test.sh srun-without-pmix HELPER         srun --mpi=none: a clear refusal naming the fix
 #   slurm_job_test.sh sbatch-check   SBATCH HELPER DIR launch/slurm/train.sbatch across nodes n1 and n2
 #   slurm_job_test.sh sbatch-failure SBATCH HELPER DIR a rank that throws fails the job, with its message
 #   slurm_job_test.sh sbatch-preempt SBATCH HELPER DIR SIGUSR1 warning -> clean stop -> requeue -> resume
@@ -56,6 +57,16 @@ case ${1:-} in
     done
     ;;
 
+  srun-without-pmix)
+    helper=$2
+    output=$(timeout 60 srun --mpi=none -n 2 "$helper" check 2>&1)
+    status=$?
+    echo "$output"
+    [[ $status -ne 0 ]] || fail "srun --mpi=none exited 0; the tasks should refuse to start"
+    grep -q "srun started this task with --mpi=none, without PMIx" <<<"$output" || fail "no message naming --mpi=none"
+    grep -q "HINT: launch with \`srun --mpi=pmix" <<<"$output" || fail "no hint naming srun --mpi=pmix"
+    ;;
+
   sbatch-check)
     sbatch_file=$2 helper=$3 dir=$4
     job=$(submit "$sbatch_file" "$helper" "$dir" check train.lr=1e-5) || fail "sbatch failed"
@@ -108,7 +119,7 @@ case ${1:-} in
     ;;
 
   *)
-    sed -n '2,8p' "$0" >&2
+    sed -n '2,9p' "$0" >&2
     exit 2
     ;;
 esac
