@@ -95,8 +95,10 @@ DistributedRuntime::DistributedRuntime(const DistributedConfig& config, const La
     MPI_Comm_rank(MPI_COMM_WORLD, &launch_.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &launch_.world_size);
     // Under a bare PMIx launch the world size is known only now; tag log lines with the right rank.
-    if (logging::rank() != launch_.rank || logging::world_size() != launch_.world_size)
-      logging::init(launch_.rank, launch_.world_size);
+    if (logging::rank() != launch_.rank || logging::world_size() != launch_.world_size) {
+      static const char* const kLevels[] = {"trace", "debug", "info", "warn", "error", "error", "off"};
+      logging::init(launch_.rank, launch_.world_size, kLevels[spdlog::default_logger()->level()]);
+    }
   }
   g_runtime = this;
   g_previous_terminate = std::set_terminate(terminate_through_runtime);
@@ -111,10 +113,13 @@ DistributedRuntime::DistributedRuntime(const DistributedConfig& config, const La
     }
     grid_ = std::make_unique<ProcessGrid>(world_, config_.tensor_parallel);
     log_ranks();
-  } catch (const Error& e) {
-    // Every rank sees the same configuration error; abort rather than leave MPI half set up.
-    if (launch_.world_size > 1)
-      abort_job(e.hint().empty() ? e.what() : fmt::format("{}\n---> HINT: {}", e.what(), e.hint()));
+  } catch (const std::exception& e) {
+    // Typically a configuration error that every rank sees alike; abort rather than leave MPI half set up.
+    if (launch_.world_size > 1) {
+      const auto* error = dynamic_cast<const Error*>(&e);
+      abort_job(error && !error->hint().empty() ? fmt::format("{}\n---> HINT: {}", e.what(), error->hint())
+                                                : std::string(e.what()));
+    }
     grid_.reset();
     world_.reset();
     watchdog_.reset();

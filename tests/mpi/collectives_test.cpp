@@ -167,6 +167,12 @@ TEST(MpiCollectives, BroadcastFromEveryRootEveryDtype) {
   world().broadcast(base.t(), size - 1);
   EXPECT_TRUE(at::equal(base, rank_ramp(6, size - 1, at::kFloat).reshape({2, 3})));
   EXPECT_THROW(world().broadcast(base, size), Error);
+  // Parameters are broadcast at start-up: leaves that require grad, written in place outside autograd.
+  at::Tensor parameter = rank_ramp(6, rank, at::kFloat).reshape({2, 3}).requires_grad_();
+  world().broadcast(parameter, 0);
+  world().broadcast(parameter.t(), 0);
+  EXPECT_TRUE(at::equal(parameter.detach(), rank_ramp(6, 0, at::kFloat).reshape({2, 3})));
+  EXPECT_TRUE(parameter.requires_grad());
 }
 
 TEST(MpiCollectives, ScalarReductions) {
