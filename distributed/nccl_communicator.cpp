@@ -61,10 +61,10 @@ size_t tensor_bytes(const at::Tensor& tensor) { return static_cast<size_t>(tenso
 
 NcclCommunicator::NcclCommunicator(std::unique_ptr<MpiCommunicator> mpi, int device)
     : mpi_(std::move(mpi)), device_(device) {
-  ncclUniqueId id;
+  ncclUniqueId id{};
   if (mpi_->rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
-  int code = MPI_Bcast(&id, static_cast<int>(sizeof(id)), MPI_BYTE, 0, mpi_->handle());
-  if (code != MPI_SUCCESS) fail("NCCL setup on group '{}': broadcasting the unique id over MPI failed", name());
+  // Over MPI, under its watchdog: if rank 0 failed above, the others time out instead of waiting forever.
+  mpi_->broadcast(at::from_blob(&id, {static_cast<int64_t>(sizeof(id))}, at::kByte), 0);
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_));
   auto scope = watch_if(mpi_->watchdog().get(),
                         fmt::format("ncclCommInitRank on group '{}' (rank {} of {})", name(), rank(), size()));
