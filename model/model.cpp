@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/error.h"
@@ -9,6 +10,7 @@
 #include "model/io/load_parameters.h"
 #include "model/io/safetensors_writer.h"
 #include "model/io/tensor_io.h"
+#include "model/mla/attach.h"
 
 namespace mha2mla {
 
@@ -73,6 +75,11 @@ at::Tensor positions_per_segment(const at::Tensor& attention_mask, const at::Ten
   return (running - 1).masked_fill(mask == 0, 1);
 }
 
+void Model::attach_mla(const MlaConfig& mla_config) {
+  attach_mla_students(*text, mla_config.layouts(text->config()));
+  mla = mla_config;
+}
+
 PreparedInputs Model::prepare(const MultimodalBatch& batch) const {
   if (!batch.pixel_values.empty())
     fail("{}: this batch has {} image(s) but {} is a text-only model", source.empty() ? "model" : source,
@@ -105,6 +112,8 @@ std::unique_ptr<Model> build_model(const hf::HfConfig& config, const ModelLoadOp
   decoder.tie_embeddings = config.ties_word_embeddings();
   auto tensor_options = at::TensorOptions().dtype(options.dtype).device(at::Device(options.device));
   model->text = std::make_unique<TextModel>(decoder, tensor_options);
+  if (config.raw && config.raw->contains("mla"))
+    model->attach_mla(mla_config_from_json(config.raw->at("mla"), config.source));
   return model;
 }
 
@@ -131,7 +140,9 @@ std::unique_ptr<Model> load_model(const std::string& folder, const ModelLoadOpti
 
 void save_model(Model& model, const std::string& folder, at::ScalarType dtype, uint64_t max_shard_bytes) {
   ensure_directory(folder);
-  hf::save_hf_config(model.config, path_join(folder, "config.json"));
+  nlohmann::json config = hf::to_json(model.config);
+  if (model.mla) config["mla"] = to_json(*model.mla);
+  write_file_atomic(path_join(folder, "config.json"), config.dump(2) + "\n");
   io::SafetensorsWriter writer;
   writer.set_metadata("format", "pt");
   model.visit([&](ParamRef& ref) {

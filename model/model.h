@@ -4,10 +4,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "model/io/hf_config.h"
 #include "model/io/weight_names.h"
+#include "model/mla/mla_config.h"
 #include "model/text_model.h"
 
 namespace mha2mla {
@@ -41,6 +43,10 @@ class Model {
   hf::HubNaming naming = hf::HubNaming::kLegacy;
   std::string source;                  // the folder it was loaded from ("" when built in code)
   std::unique_ptr<TextModel> text;
+  std::optional<MlaConfig> mla;        // set once converted: every layer has a student attention
+
+  // Gives every layer its student attention (zero weights) as `mla` describes, and records it.
+  void attach_mla(const MlaConfig& mla_config);
 
   // Embeds a batch: token embeddings, image features at the placeholder tokens (VLMs), positions per packed
   // sample, and the image-token mask.
