@@ -151,4 +151,16 @@ void save_model(Model& model, const std::string& folder, at::ScalarType dtype, u
   writer.write_sharded(folder, max_shard_bytes);
 }
 
+void copy_side_files(const std::string& from, const std::string& to) {
+  static const char* const kSideFiles[] = {"tokenizer.json",          "tokenizer_config.json", "special_tokens_map.json",
+                                           "tokenizer.model",         "vocab.json",            "merges.txt",
+                                           "added_tokens.json",       "chat_template.json",    "chat_template.jinja",
+                                           "preprocessor_config.json", "processor_config.json", "generation_config.json"};
+  ensure_directory(to);
+  for (const char* name : kSideFiles) {
+    std::string source = path_join(from, name);
+    if (file_exists(source)) write_file_atomic(path_join(to, name), read_file(source));
+  }
+}
+
 }  // namespace mha2mla

@@ -78,6 +78,10 @@ std::unique_ptr<Model> load_model(const std::string& folder, const ModelLoadOpti
 void save_model(Model& model, const std::string& folder, at::ScalarType dtype = at::kFloat,
                 uint64_t max_shard_bytes = 5ull << 30);
 
+// Copies the files that travel with weights (tokenizer, processor and generation configs, chat template) from
+// one checkpoint folder to another.
+void copy_side_files(const std::string& from, const std::string& to);
+
 at::ScalarType parse_dtype(const std::string& name);  // float32 | bfloat16 | float16 (| float64)
 
 }  // namespace mha2mla

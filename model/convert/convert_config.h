@@ -32,6 +32,7 @@ struct ConvertConfig {
   std::string variant = "joint";
   std::string init = "activation_svd";
   double ridge = 1e-3;
+  std::string stage = "mla";
   std::string calibration = "calibration";
   std::string output = "converted";
 
@@ -49,6 +50,10 @@ struct ConvertConfig {
             config::Constraint::one_of({"svd", "activation_svd"}));
     v.field("ridge", ridge, "activation-aware SVD: eigenvalue ridge as a fraction of their mean",
             config::Constraint::positive());
+    v.field("stage", stage,
+            "mla: the low-rank latent (one-stage, or stage 2 from a stage-1 checkpoint); partial_rope: stage 1, "
+            "remove RoPE from the unkept pairs at full rank",
+            config::Constraint::one_of({"mla", "partial_rope"}));
     v.field("calibration", calibration, "calibration folder written by `mha2mla calibrate`");
     v.field("output", output, "converted checkpoint folder (relative paths are under run.output_dir)");
   }
