@@ -90,7 +90,7 @@ GreedyResult generate_greedy(TextModel& model, const GreedyRequest& request) {
 
 std::pair<at::Tensor, at::Tensor> next_token_cross_entropy(const at::Tensor& logits, const at::Tensor& labels) {
   const int64_t T = logits.size(1);
-  at::Tensor predicted = logits.narrow(1, 0, T - 1).to(at::kFloat);
+  at::Tensor predicted = logits.narrow(1, 0, T - 1).to(logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
   at::Tensor target = labels.narrow(1, 1, T - 1);
   at::Tensor counted = target != -100;
   at::Tensor safe_target = target.masked_fill(at::logical_not(counted), 0);
