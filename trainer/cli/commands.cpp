@@ -6,6 +6,7 @@ const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> commands = {
       info_command(),
       make_tiny_command(),
+      make_data_command(),
       reference_command(),
   };
   return commands;

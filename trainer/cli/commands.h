@@ -6,6 +6,7 @@
 namespace mha2mla::cli {
 
 CommandSpec info_command();
+CommandSpec make_data_command();
 CommandSpec make_tiny_command();
 CommandSpec reference_command();
 
