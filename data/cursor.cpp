@@ -82,6 +82,7 @@ std::string cursor_to_json(const Cursor& c) {
                             {"shard_record", s.shard_record},
                             {"split_index", s.split_index},
                             {"kept_this_epoch", s.kept_this_epoch},
+                            {"reshard_skip", s.reshard_skip},
                             {"finished", s.finished}});
   p["mix_rng"] = c.planner.mix_rng;
   p["shuffle_rng"] = c.planner.shuffle_rng;
@@ -135,6 +136,7 @@ Cursor cursor_from_json(const std::string& text, const std::string& source) {
       st.shard_record = s.at("shard_record").get<int64_t>();
       st.split_index = s.at("split_index").get<int64_t>();
       st.kept_this_epoch = s.at("kept_this_epoch").get<int64_t>();
+      st.reshard_skip = s.at("reshard_skip").get<int64_t>();
       st.finished = s.at("finished").get<bool>();
       c.planner.datasets.push_back(st);
     }

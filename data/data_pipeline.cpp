@@ -75,6 +75,8 @@ class DataPipeline::Impl {
   DataConfig config_;
   PipelineOptions options_;
   std::vector<std::shared_ptr<const DatasetFiles>> datasets_;
+  StreamOptions stream_options_;
+  int64_t shuffle_capacity_ = 0;
   std::shared_ptr<const ConversationTokenizer> conversation_;
   std::unique_ptr<SampleProcessor> processor_;
   std::unique_ptr<SamplePlanner> planner_;
@@ -128,15 +130,15 @@ DataPipeline::Impl::Impl(const DataConfig& config, const ModelDataSpec& spec,
   processor_ = std::make_unique<SampleProcessor>(datasets_, spec, conversation_,
                                                  ProcessingOptions{config_.max_length, config_.truncation == "drop"});
   const bool train = options_.split == StreamSplit::kTrain;
-  StreamOptions stream;
-  stream.rank = options_.rank;
-  stream.world = options_.world;
-  stream.seed = options_.seed;
-  stream.shuffle_shards = train && config_.shuffle_buffer > 1;
-  stream.held_out = config_.held_out;
-  stream.split = options_.split;
-  stream.max_epochs = options_.max_epochs;
-  planner_ = std::make_unique<SamplePlanner>(datasets_, stream, train ? config_.shuffle_buffer : 0);
+  stream_options_.rank = options_.rank;
+  stream_options_.world = options_.world;
+  stream_options_.seed = options_.seed;
+  stream_options_.shuffle_shards = train && config_.shuffle_buffer > 1;
+  stream_options_.held_out = config_.held_out;
+  stream_options_.split = options_.split;
+  stream_options_.max_epochs = options_.max_epochs;
+  shuffle_capacity_ = train ? config_.shuffle_buffer : 0;
+  planner_ = std::make_unique<SamplePlanner>(datasets_, stream_options_, shuffle_capacity_);
   batcher_ = std::make_unique<Batcher>(BatchingOptions{config_.batch_size, config_.max_length, config_.packing,
                                                        config_.sort_window, options_.seed, options_.rank});
   bad_log_ = std::make_unique<BadSampleLog>(config_.max_bad_fraction, config_.log_bad_samples, options_.rank);
@@ -148,6 +150,10 @@ DataPipeline::Impl::Impl(const DataConfig& config, const ModelDataSpec& spec,
   start_cursor_ = cursor_json();
   delivered_ = counters_;
   expected_seq_ = last_seq_ + 1;
+  // A restored batcher may hold finished batches: they come first, before any further record is read.
+  std::vector<Output> restored;
+  emit_ready(restored);
+  for (Output& o : restored) out_.push_back(std::move(o));
 
   threaded_ = config_.workers > 0;
   if (threaded_) {
@@ -185,7 +191,18 @@ void DataPipeline::Impl::restore(const std::string& cursor_text) {
                    options_.seed);
   counters_ = c.counters;
   if (c.world != options_.world) {
-    planner_->restore_resharded(c.planner, c.world, c.rank);
+    if (c.rank < 0 || c.rank >= c.world) fail("data cursor: rank {} of {} is not a valid position", c.rank, c.world);
+    // Replay the old rank's planner to the exact position the cursor names, then re-split from there.
+    StreamOptions old = stream_options_;
+    old.rank = c.rank;
+    old.world = c.world;
+    SamplePlanner old_planner(datasets_, old, shuffle_capacity_);
+    old_planner.restore(c.planner);
+    for (int64_t k = 0; k < c.skip; ++k) {
+      Record skipped;
+      if (!old_planner.next(skipped)) break;
+    }
+    planner_->restore_resharded(old_planner.snapshot(), c.world, c.rank);
     chunk_ = std::make_shared<const PlannerState>(planner_->snapshot());
     last_seq_ = chunk_->next_seq - 1;
     spdlog::warn("data: resuming a cursor of {} data-parallel ranks on {}: every rank continues from rank {}'s "

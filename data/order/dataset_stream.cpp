@@ -102,9 +102,13 @@ void DatasetStream::restore_resharded(const DatasetStreamState& old, int64_t old
   state.finished = old.finished;
   state.kept_this_epoch = 1;  // a partial epoch: having no record left in it is not an error
   if (!by_shard_ && !old_by_shard) {
-    // Same file position; the modulo split continues from the saved count.
+    // The old rank's next record is the first index >= split_index it owns; the lockstep point is that index
+    // minus old_rank. Continue from the saved file position, passing over the records before that point.
     state = old;
     state.kept_this_epoch = 1;
+    int64_t next_owned = old.split_index;
+    while (next_owned % old_world != old_rank) ++next_owned;
+    state.reshard_skip = std::max<int64_t>(0, next_owned - old_rank - old.split_index) + old.reshard_skip;
   } else if (by_shard_) {
     int64_t mine_before = 0;
     for (int64_t p = 0; p < std::min(next_global, shards); ++p) mine_before += p % options_.world == options_.rank;
@@ -150,7 +154,8 @@ bool DatasetStream::next(Record& record) {
       return false;
     }
     const bool in_split = held_out_split ? held : !held;
-    const bool mine = in_split && (by_shard_ || state_.split_index % options_.world == options_.rank);
+    bool mine = in_split && (by_shard_ || state_.split_index % options_.world == options_.rank);
+    if (in_split && state_.reshard_skip > 0) mine = false;
     if (!reader_->next(record, mine)) {
       advance_shard();
       continue;
@@ -162,7 +167,10 @@ bool DatasetStream::next(Record& record) {
     record.ref.index = state_.index;
     ++state_.index;
     ++state_.shard_record;
-    if (in_split) ++state_.split_index;
+    if (in_split) {
+      if (state_.reshard_skip > 0 && !mine) --state_.reshard_skip;
+      ++state_.split_index;
+    }
     if (!mine) continue;
     ++state_.kept_this_epoch;
     return true;

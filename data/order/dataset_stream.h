@@ -40,6 +40,7 @@ struct DatasetStreamState {
   int64_t shard_record = 0;    // records of the current shard read so far
   int64_t split_index = 0;     // records of this epoch's stream (training or held-out) so far: the modulo counter
   int64_t kept_this_epoch = 0; // records this rank took in this epoch (an epoch with none is an error)
+  int64_t reshard_skip = 0;    // records still to pass over after a resume on another world size
   bool finished = false;
 };
 
@@ -52,10 +53,11 @@ class DatasetStream {
 
   const DatasetStreamState& state() const { return state_; }
   void restore(const DatasetStreamState& state);
-  // Continues the epoch of a state saved by rank `old_rank` of `old_world` ranks, re-split for this rank:
-  // by record, from the same file position (the modulo split applies to the records after it); by shard,
-  // from the shard after the one being read (the rest of that shard is skipped). Records that other old ranks
-  // had buffered or not yet reached before that point are not seen again in this epoch.
+  // Continues the epoch of a state saved by rank `old_rank` of `old_world` ranks, re-split for this rank, from
+  // the point all old ranks would have reached in lockstep: by record, the global record index
+  // old_world * (records old_rank took); by shard, the shard after the one old_rank was reading (the rest of it
+  // is skipped). Records other old ranks had buffered, or had not reached, before that point are not seen
+  // again in this epoch; records they had read past it are seen again.
   void restore_resharded(const DatasetStreamState& state, int64_t old_world, int64_t old_rank);
 
   bool split_by_shard() const { return by_shard_; }
