@@ -1,6 +1,7 @@
 #include "data/synthetic/make_data.h"
 
 #include <algorithm>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -145,9 +146,15 @@ std::string malformed_text(const SyntheticRecord& r, bool balanced) {
   return fmt::format("{{\"id\": \"{}\", \"conversations\": [{{\"from\": \"human\", \"value\": \"trunc", r.id);
 }
 
+// Plain writes: thousands of small files, and the dataset file that names them is written (atomically) last.
 void write_images(const std::string& out, const SyntheticRecord& r) {
   if (r.bad_kind == "missing_image") return;
-  for (size_t i = 0; i < r.images.size(); ++i) write_file_atomic(path_join(out, image_name(r, i)), r.images[i].bytes);
+  for (size_t i = 0; i < r.images.size(); ++i) {
+    const std::string path = path_join(out, image_name(r, i));
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    file.write(r.images[i].bytes.data(), static_cast<std::streamsize>(r.images[i].bytes.size()));
+    if (!file) fail("cannot write '{}'", path);
+  }
 }
 
 }  // namespace
