@@ -48,6 +48,9 @@ void BadSampleLog::record(DataCounters& counters, BadReason reason, const std::s
                    bad_reason_name(reason), log_first_);
   }
   check(counters);
+  if (++consecutive_ >= kConsecutiveBadLimit)
+    fail_with_hint("fix or filter the dataset", "data: the last {} records on rank {} were all unusable: {}",
+                   consecutive_, rank_, summary(counters));
 }
 
 void BadSampleLog::check(const DataCounters& counters) const {

@@ -76,8 +76,8 @@ struct DataConfig {
             config::Constraint::at_least(0));
     v.field("max_bad_fraction", max_bad_fraction,
             "abort when more than this fraction of a rank's records is unusable (judged against at least 100 "
-            "records; at most 0.99, so that a dataset with no usable sample always stops)",
-            config::Constraint::range(0, 0.99));
+            "records); 10000 unusable records in a row stop the run whatever the fraction",
+            config::Constraint::range(0, 1));
     v.field("log_bad_samples", log_bad_samples,
             "unusable samples logged (with file and line or byte offset) per reason before they are only counted",
             config::Constraint::at_least(0));

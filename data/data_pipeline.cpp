@@ -300,6 +300,7 @@ void DataPipeline::Impl::consume(WorkResult result, std::vector<Output>& produce
   if (!result.sample) {
     bad_log_->record(counters_, result.reason, location(result.ref), result.message);
   } else {
+    bad_log_->record_good();
     ++counters_.samples;
     counters_.truncated += result.sample->truncated;
     batcher_->add(std::move(*result.sample));

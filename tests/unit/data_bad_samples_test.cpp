@@ -146,5 +146,17 @@ TEST(BadSamples, ImagesForATextOnlyModelAreCountedAndADatasetWithoutUsableSample
   EXPECT_ERROR_CONTAINS(read_all(pipeline), "data: 100 of 100 records", "images_unsupported 100");
 }
 
+TEST(BadSamples, AnEndlessRunOfBadRecordsStopsEvenWhenEveryFractionIsAllowed) {
+  const std::string dir = mha2mla::testing::scratch_dir();
+  DataConfig config = one_dataset(make_dataset(dir, "sharegpt_jsonl", 6, 0, 4));
+  config.max_bad_fraction = 1.0;
+  config.workers = 0;
+  config.chat_template = "vicuna_v1";
+  ModelDataSpec text_only;
+  text_only.model_type = "llama";
+  DataPipeline pipeline(config, text_only, testing::tiny_tokenizer("llava"), {0, 1, 2, StreamSplit::kTrain, 0, ""});
+  EXPECT_ERROR_CONTAINS(read_all(pipeline), "the last 10000 records on rank 0 were all unusable", "images_unsupported 10000");
+}
+
 }  // namespace
 }  // namespace mha2mla::data

@@ -173,6 +173,34 @@ TEST(ConversationTokenizer, RealTokenizersMatchTheWholeTextLabelsAndImages) {
   EXPECT_EQ(chat.input_ids.front(), 128000);
 }
 
+// Hand-written ids and labels of a one-exchange conversation (ids as Hugging Face's tokenizers gives them for
+// the rendered text: "<|im_start|>" 151644, "system" 8948, "\n" 198, "You are a helpful assistant." 2610 525 264
+// 10950 17847 13, "user" 872, "Hi" 13048, "assistant" 77091, "Hello" 9707; Llama-2: "<s>" 1, "▁Hello" 15043,
+// "." 29889, "</s>" 2).
+TEST(ConversationTokenizer, RealTokenizersGiveTheHandWrittenIdsAndLabels) {
+  const std::string models = reference_dir();
+  if (!directory_exists(path_join(models, "qwen2")))
+    GTEST_SKIP() << "no reference tokenizers in " << models << " (run tests/tokenizer/setup_reference.sh)";
+  const std::vector<Message> hello = {{Role::kUser, "Hi"}, {Role::kAssistant, "Hello."}};
+  const int32_t x = kIgnoreLabel;
+
+  ConversationTokenizer qwen(tokenizer::load_tokenizer(path_join(models, "qwen2")), ChatTemplateKind::kChatml, {});
+  TokenizedChat q = qwen.tokenize(hello, {});
+  EXPECT_EQ(q.input_ids, (std::vector<int32_t>{151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644,
+                                               872, 198, 13048, 151645, 198, 151644, 77091, 198, 9707, 13, 151645, 198}));
+  EXPECT_EQ(q.labels, (std::vector<int32_t>{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, 9707, 13, 151645, x}));
+
+  ConversationTokenizer llava(tokenizer::load_tokenizer(path_join(models, "llava")), ChatTemplateKind::kVicunaV1, {});
+  TokenizedChat l = llava.tokenize(hello, {});
+  ASSERT_EQ(l.input_ids.size(), 43u);
+  EXPECT_EQ(l.input_ids.front(), 1);
+  // ... "▁US" "ER" ":" "▁Hi" "▁A" "SS" "IST" "ANT" ":" "▁Hello" "." "</s>"
+  EXPECT_EQ(std::vector<int32_t>(l.input_ids.end() - 12, l.input_ids.end()),
+            (std::vector<int32_t>{3148, 1001, 29901, 6324, 319, 1799, 9047, 13566, 29901, 15043, 29889, 2}));
+  EXPECT_EQ(std::vector<int32_t>(l.labels.end() - 3, l.labels.end()), (std::vector<int32_t>{15043, 29889, 2}));
+  EXPECT_EQ(std::count(l.labels.begin(), l.labels.end(), x), 40);
+}
+
 TEST(ConversationTokenizer, RefusesATokenizerWithoutTheTemplatesTokens) {
   EXPECT_ERROR_CONTAINS(ConversationTokenizer(testing::tiny_tokenizer("llama2"), ChatTemplateKind::kChatml, {}),
                         "chat template chatml needs the token <|im_start|>");
