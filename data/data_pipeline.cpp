@@ -88,6 +88,7 @@ class DataPipeline::Impl {
   DataCounters counters_;
   std::shared_ptr<const PlannerState> chunk_;
   int64_t last_seq_ = -1;
+  std::vector<int64_t> epoch_seen_;  // per dataset, the latest epoch a record came from (-1: none yet)
   std::string start_cursor_;
 
   // Shared state, under mutex_.
@@ -121,6 +122,7 @@ DataPipeline::Impl::Impl(const DataConfig& config, const ModelDataSpec& spec,
   if (!tokenizer) fail("data pipeline: no tokenizer");
   for (size_t i = 0; i < config_.datasets.size(); ++i)
     datasets_.push_back(std::make_shared<const DatasetFiles>(resolve_dataset(config_.datasets[i], i)));
+  epoch_seen_.assign(datasets_.size(), -1);
 
   const ChatTemplateKind kind =
       config_.chat_template == "auto"
@@ -296,6 +298,15 @@ void DataPipeline::Impl::consume(WorkResult result, std::vector<Output>& produce
   if (result.chunk) chunk_ = std::move(result.chunk);
   MHA2MLA_CHECK(result.seq == last_seq_ + 1, "record {} arrived after {}", result.seq, last_seq_);
   last_seq_ = result.seq;
+  // A dataset entering a new epoch is the moment for a summary of what was skipped so far.
+  int64_t& epoch = epoch_seen_.at(result.ref.dataset);
+  if (result.ref.epoch > epoch) {
+    if (epoch >= 0 && counters_.bad_total() > 0)
+      spdlog::info("data: rank {}: dataset {} starts epoch {}; {} of {} records so far unusable: {}", options_.rank,
+                   datasets_[result.ref.dataset]->spec, result.ref.epoch, counters_.bad_total(), counters_.records,
+                   BadSampleLog::summary(counters_));
+    epoch = result.ref.epoch;
+  }
   ++counters_.records;
   if (!result.sample) {
     bad_log_->record(counters_, result.reason, location(result.ref), result.message);

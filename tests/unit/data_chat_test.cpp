@@ -199,6 +199,14 @@ TEST(ConversationTokenizer, RealTokenizersGiveTheHandWrittenIdsAndLabels) {
             (std::vector<int32_t>{3148, 1001, 29901, 6324, 319, 1799, 9047, 13566, 29901, 15043, 29889, 2}));
   EXPECT_EQ(std::vector<int32_t>(l.labels.end() - 3, l.labels.end()), (std::vector<int32_t>{15043, 29889, 2}));
   EXPECT_EQ(std::count(l.labels.begin(), l.labels.end(), x), 40);
+
+  // Llama-3 ("<|begin_of_text|>" 128000, "<|start_header_id|>" 128006, "<|end_header_id|>" 128007, "\n\n" 271,
+  // "<|eot_id|>" 128009, "system" 9125, "user" 882, "assistant" 78191, "Be brief." 3513 10015 13, "Hi" 13347).
+  ConversationTokenizer llama3(tokenizer::load_tokenizer(path_join(models, "llama3_bos")), ChatTemplateKind::kLlama3, {});
+  TokenizedChat m = llama3.tokenize(std::vector<Message>{{Role::kSystem, "Be brief."}, hello[0], hello[1]}, {});
+  EXPECT_EQ(m.input_ids, (std::vector<int32_t>{128000, 128006, 9125, 128007, 271, 3513, 10015, 13, 128009, 128006, 882,
+                                               128007, 271, 13347, 128009, 128006, 78191, 128007, 271, 9906, 13, 128009}));
+  EXPECT_EQ(m.labels, (std::vector<int32_t>{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, 9906, 13, 128009}));
 }
 
 TEST(ConversationTokenizer, RefusesATokenizerWithoutTheTemplatesTokens) {

@@ -1,6 +1,7 @@
 // Shared set-up of the data pipeline tests: tiny tokenizers, tiny model specs, synthetic datasets.
 #pragma once
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -24,14 +25,25 @@ inline std::string tmp_root() {
   return root && *root ? root : MHA2MLA_TEST_TMP_DEFAULT;
 }
 
-// The tiny tokenizer of `family` (qwen2, llama3, llava_next, llama2, llava), written once per process.
+// The tiny tokenizer of `family` (qwen2, llama3, llava_next, llama2, llava). ctest runs every test in its own
+// process, so the folder is shared by the processes of one build of this binary (its name carries the binary's
+// modification time) and written once: into a private folder renamed into place, the first rename winning.
 inline std::string tiny_tokenizer_dir(const std::string& family) {
-  static std::map<std::string, std::string> written;
-  auto it = written.find(family);
-  if (it != written.end()) return it->second;
-  std::string dir = path_join(tmp_root(), "data-tiny-tokenizer-" + family + "-" + std::to_string(::getpid()));
-  tokenizer::write_tiny_tokenizer(family, 512, dir);
-  written[family] = dir;
+  static std::map<std::string, std::string> known;
+  auto it = known.find(family);
+  if (it != known.end()) return it->second;
+  struct stat self {};
+  ::stat("/proc/self/exe", &self);
+  const std::string dir =
+      path_join(tmp_root(), "data-tiny-tokenizer-" + family + "-" + std::to_string(static_cast<long long>(self.st_mtime)));
+  if (!file_exists(path_join(dir, "tokenizer_config.json"))) {
+    const std::string mine = dir + ".tmp." + std::to_string(::getpid());
+    tokenizer::write_tiny_tokenizer(family, 512, mine);
+    std::error_code error;
+    std::filesystem::rename(mine, dir, error);
+    if (error) std::filesystem::remove_all(mine);  // another process was first
+  }
+  known[family] = dir;
   return dir;
 }
 
