@@ -12,7 +12,7 @@
 namespace mha2mla::data {
 
 BufferedFile::BufferedFile(const std::string& path, int64_t offset, size_t buffer_bytes)
-    : path_(path), buffer_(buffer_bytes) {
+    : path_(path), buffer_(new char[buffer_bytes]), capacity_(buffer_bytes) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) fail("cannot open dataset file '{}': {}", path, std::strerror(errno));
   struct stat st {};
@@ -45,7 +45,7 @@ bool BufferedFile::fill() {
   buffer_offset_ += static_cast<int64_t>(end_);
   pos_ = end_ = 0;
   while (true) {
-    ssize_t got = ::pread(fd_, buffer_.data(), buffer_.size(), buffer_offset_);
+    ssize_t got = ::pread(fd_, buffer_.get(), capacity_, buffer_offset_);
     if (got < 0) {
       if (errno == EINTR) continue;
       fail("error reading '{}' at byte {}: {}", path_, buffer_offset_, std::strerror(errno));

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
+#include <memory>
 
 namespace mha2mla::data {
 
@@ -25,7 +25,7 @@ class BufferedFile {
   bool at_end() { return pos_ == end_ && !fill(); }
 
   // The unread part of the buffer; refill() makes more available (false at the end of the file).
-  const char* data() const { return buffer_.data() + pos_; }
+  const char* data() const { return buffer_.get() + pos_; }
   size_t available() const { return end_ - pos_; }
   void consume(size_t n) { pos_ += n; }
   bool fill();
@@ -40,7 +40,8 @@ class BufferedFile {
   std::string path_;
   int fd_ = -1;
   int64_t size_ = 0;
-  std::vector<char> buffer_;
+  std::unique_ptr<char[]> buffer_;  // not zero-filled: a 1 MiB buffer per open costs nothing until read
+  size_t capacity_ = 0;
   int64_t buffer_offset_ = 0;  // file offset of buffer_[0]
   size_t pos_ = 0, end_ = 0;
 };

@@ -14,8 +14,8 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; 
 
 class JsonListReader final : public ShardReader {
  public:
-  JsonListReader(const std::string& path, const ShardPosition& start)
-      : file_(path, start.offset), line_(start.line), in_list_(start.in_list) {}
+  JsonListReader(const std::string& path, const ShardPosition& start, size_t buffer)
+      : file_(path, start.offset, buffer), line_(start.line), in_list_(start.in_list) {}
 
   bool next(Record& record, bool keep) override {
     if (done_) return false;
@@ -134,8 +134,8 @@ class JsonListReader final : public ShardReader {
 
 }  // namespace
 
-std::unique_ptr<ShardReader> make_json_list_reader(const std::string& path, const ShardPosition& start) {
-  return std::make_unique<JsonListReader>(path, start);
+std::unique_ptr<ShardReader> make_json_list_reader(const std::string& path, const ShardPosition& start, size_t buffer) {
+  return std::make_unique<JsonListReader>(path, start, buffer);
 }
 
 }  // namespace mha2mla::data

@@ -15,7 +15,8 @@ bool blank(const std::string& line) {
 
 class JsonlReader final : public ShardReader {
  public:
-  JsonlReader(const std::string& path, const ShardPosition& start) : file_(path, start.offset), line_(start.line) {}
+  JsonlReader(const std::string& path, const ShardPosition& start, size_t buffer)
+      : file_(path, start.offset, buffer), line_(start.line) {}
 
   bool next(Record& record, bool keep) override {
     while (true) {
@@ -58,8 +59,8 @@ class JsonlReader final : public ShardReader {
 
 }  // namespace
 
-std::unique_ptr<ShardReader> make_jsonl_reader(const std::string& path, const ShardPosition& start) {
-  return std::make_unique<JsonlReader>(path, start);
+std::unique_ptr<ShardReader> make_jsonl_reader(const std::string& path, const ShardPosition& start, size_t buffer) {
+  return std::make_unique<JsonlReader>(path, start, buffer);
 }
 
 }  // namespace mha2mla::data

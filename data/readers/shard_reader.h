@@ -10,6 +10,7 @@
 // valid JSON is still returned, and turns into a counted bad sample there.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,10 +41,11 @@ class ShardReader {
   virtual ShardPosition position() const = 0;
 };
 
+// `buffer_bytes`: the read size (large for streaming; read_record_at uses a small one for random access).
 std::unique_ptr<ShardReader> open_shard_reader(DatasetFormat format, const std::string& path,
-                                               const ShardPosition& start = {});
+                                               const ShardPosition& start = {}, size_t buffer_bytes = size_t{1} << 20);
 
-// Reads the one record at `ref` (its offset and line) from `path`, with its content.
+// Reads the one record at `ref` (its offset and line) from `path`, with its content (64 KiB reads).
 Record read_record_at(DatasetFormat format, const std::string& path, const RecordRef& ref);
 
 }  // namespace mha2mla::data

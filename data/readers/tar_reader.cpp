@@ -74,7 +74,8 @@ std::string pax_path(const std::string& records) {
 
 class TarReader final : public ShardReader {
  public:
-  TarReader(const std::string& path, const ShardPosition& start) : file_(path, start.offset) {}
+  TarReader(const std::string& path, const ShardPosition& start, size_t buffer)
+      : file_(path, start.offset, buffer) {}
 
   bool next(Record& record, bool keep) override {
     if (!has_pending_ && !read_header(pending_)) return false;
@@ -186,8 +187,8 @@ class TarReader final : public ShardReader {
 
 }  // namespace
 
-std::unique_ptr<ShardReader> make_tar_reader(const std::string& path, const ShardPosition& start) {
-  return std::make_unique<TarReader>(path, start);
+std::unique_ptr<ShardReader> make_tar_reader(const std::string& path, const ShardPosition& start, size_t buffer) {
+  return std::make_unique<TarReader>(path, start, buffer);
 }
 
 }  // namespace mha2mla::data
