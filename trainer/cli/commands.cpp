@@ -7,6 +7,7 @@ const std::vector<CommandSpec>& all_commands() {
       convert_command(),
       info_command(),
       make_tiny_command(),
+      make_data_command(),
       reference_command(),
   };
   return commands;
