@@ -42,14 +42,23 @@ struct OptimizerConfig {
   double beta2 = 0.95;
   double eps = 1e-8;
   double clip_norm = 1.0;    // global gradient-norm clip; 0 = off
+  double lora_lr_scale = 1.0;
+  bool decay_vectors = false;
 
   void describe(config::Visitor& v) {
-    v.field("lr", lr, "peak learning rate (AdamW)", config::Constraint::positive());
-    v.field("weight_decay", weight_decay, "decoupled weight decay", config::Constraint::at_least(0));
+    v.field("lr", lr, "peak learning rate (AdamW); the schedule scales it step by step", config::Constraint::positive());
+    v.field("weight_decay", weight_decay, "decoupled weight decay: each step multiplies weights by 1 - lr * weight_decay",
+            config::Constraint::at_least(0));
     v.field("beta1", beta1, "AdamW beta1", config::Constraint::range(0, 1));
     v.field("beta2", beta2, "AdamW beta2", config::Constraint::range(0, 1));
     v.field("eps", eps, "AdamW epsilon", config::Constraint::positive());
-    v.field("clip_norm", clip_norm, "global gradient-norm clipping threshold; 0 = off", config::Constraint::at_least(0));
+    v.field("clip_norm", clip_norm,
+            "clip the global gradient L2 norm (over all ranks) to this; 0 = off (the norm is still logged)",
+            config::Constraint::at_least(0));
+    v.field("lora_lr_scale", lora_lr_scale, "learning-rate multiplier for LoRA adapters (tensors named *.lora_*)",
+            config::Constraint::positive());
+    v.field("decay_vectors", decay_vectors,
+            "apply weight_decay to 1-D tensors (norm weights, biases) too; default: only matrices decay");
   }
 };
 
@@ -60,13 +69,18 @@ struct ScheduleConfig {
   double min_lr_ratio = 0.0;
 
   void describe(config::Visitor& v) {
-    v.field("kind", kind, "wsd_sqrt: warmup, constant, then 1-sqrt decay over the last decay_fraction (the paper's); "
-            "cosine: warmup then cosine; constant: warmup then constant",
+    v.field("kind", kind,
+            "wsd_sqrt (the paper's): linear warmup, constant, then lr = peak * (m + (1 - m) * (1 - sqrt(t))) over the "
+            "last decay_fraction of the steps, t going 0 -> (L-1)/L; cosine: warmup, then peak * (m + (1 - m) * "
+            "(1 + cos(pi t)) / 2) over the remaining steps; constant: warmup, then peak (m = min_lr_ratio)",
             config::Constraint::one_of({"wsd_sqrt", "cosine", "constant"}));
-    v.field("warmup_steps", warmup_steps, "linear warmup steps", config::Constraint::at_least(0));
-    v.field("decay_fraction", decay_fraction, "wsd_sqrt: fraction of the steps spent decaying",
+    v.field("warmup_steps", warmup_steps, "linear warmup: step s < warmup_steps (0-based) gets peak * s / warmup_steps",
+            config::Constraint::at_least(0));
+    v.field("decay_fraction", decay_fraction,
+            "wsd_sqrt: the last round(decay_fraction * train.steps) steps decay (never into the warmup)",
             config::Constraint::range(0, 1));
-    v.field("min_lr_ratio", min_lr_ratio, "final learning rate as a fraction of the peak", config::Constraint::range(0, 1));
+    v.field("min_lr_ratio", min_lr_ratio, "m: the rate decays toward m * peak (wsd_sqrt, cosine)",
+            config::Constraint::range(0, 1));
   }
 };
 
@@ -80,6 +94,8 @@ struct TrainConfig {
   int64_t grad_accum = 1;
   int64_t log_every = 1;
   int64_t max_nonfinite_steps = 5;
+  std::string metrics_file = "metrics.jsonl";
+  std::string tensorboard_dir = "tensorboard";
   LossConfig loss;
   LoraConfig lora;
   OptimizerConfig optimizer;
@@ -100,8 +116,13 @@ struct TrainConfig {
     v.field("steps", steps, "optimizer steps", config::Constraint::at_least(1));
     v.field("grad_accum", grad_accum, "micro-batches per optimizer step", config::Constraint::at_least(1));
     v.field("log_every", log_every, "steps between progress lines and metric records", config::Constraint::at_least(1));
-    v.field("max_nonfinite_steps", max_nonfinite_steps, "stop after this many consecutive NaN/Inf steps",
+    v.field("max_nonfinite_steps", max_nonfinite_steps,
+            "a step whose loss or gradient norm is NaN/Inf is skipped (no update); stop after this many in a row",
             config::Constraint::at_least(1));
+    v.field("metrics_file", metrics_file,
+            "JSON-lines metrics, one object per logged step plus an end summary (relative: under run.output_dir)");
+    v.field("tensorboard_dir", tensorboard_dir,
+            "folder for TensorBoard event files (relative: under run.output_dir); empty = none");
     v.section("loss", "loss weights; each term is logged separately", loss);
     v.section("lora", "low-rank adapters on frozen projections", lora);
     v.section("optimizer", "AdamW", optimizer);
@@ -115,15 +136,24 @@ struct CheckpointConfig {
   int64_t keep_last = 2;
   int64_t keep_every = 0;     // additionally keep every K-th step's checkpoint; 0 = none
   std::string resume = "auto";
+  std::string verify = "checksums";
 
   void describe(config::Visitor& v) {
-    v.field("dir", dir, "checkpoint folder (relative paths are under run.output_dir)");
+    v.field("dir", dir, "folder holding step-<N> checkpoints (relative paths are under run.output_dir)");
     v.field("every", every, "steps between checkpoints; 0 = at the end and on preemption only",
             config::Constraint::at_least(0));
-    v.field("keep_last", keep_last, "complete checkpoints kept (older ones are deleted)", config::Constraint::at_least(1));
-    v.field("keep_every", keep_every, "also keep checkpoints at multiples of this step; 0 = none",
+    v.field("keep_last", keep_last,
+            "after each save, the newest keep_last complete checkpoints are kept (plus keep_every ones); older are deleted",
+            config::Constraint::at_least(1));
+    v.field("keep_every", keep_every, "also keep checkpoints whose step is a multiple of this; 0 = none",
             config::Constraint::at_least(0));
-    v.field("resume", resume, "auto: newest complete checkpoint in dir if any; none: start fresh; or a checkpoint path");
+    v.field("resume", resume,
+            "auto: the newest complete checkpoint in dir, skipping incomplete or damaged ones (none: start afresh); "
+            "none: start afresh; else a step-<N> folder, which must be complete");
+    v.field("verify", verify,
+            "what makes a checkpoint complete besides DONE and a valid manifest: every file's size and CRC-32C "
+            "(checksums) or its size only (sizes: faster on large checkpoints)",
+            config::Constraint::one_of({"checksums", "sizes"}));
   }
 };
 
