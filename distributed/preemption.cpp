@@ -7,7 +7,14 @@ namespace {
 
 volatile std::sig_atomic_t g_signalled = 0;
 
-void on_preemption_signal(int) { g_signalled = 1; }
+void on_preemption_signal(int signal) {
+  if (signal == SIGTERM && g_signalled == SIGTERM) {  // asked twice: stop now
+    std::signal(SIGTERM, SIG_DFL);
+    std::raise(SIGTERM);
+    return;
+  }
+  g_signalled = signal;
+}
 
 }  // namespace
 
@@ -17,6 +24,11 @@ void install_preemption_handler() {
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;  // a signal during a read() or an MPI wait must not turn into EINTR errors
   sigaction(SIGUSR1, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+const char* preemption_signal_name() {
+  return g_signalled == SIGUSR1 ? "SIGUSR1" : g_signalled == SIGTERM ? "SIGTERM" : "";
 }
 
 bool preemption_signalled() { return g_signalled != 0; }

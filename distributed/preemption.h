@@ -8,11 +8,16 @@
 
 namespace mha2mla::dist {
 
-// Installs the SIGUSR1 handler (idempotent). SIGTERM is left alone: it must still end the process.
+// Installs handlers for SIGUSR1 and SIGTERM (idempotent). The first signal is only recorded, so the job stops at
+// the next step boundary with a checkpoint; a second SIGTERM ends the process at once (default action), so a
+// stuck job can still be terminated.
 void install_preemption_handler();
 
-// Whether this process received SIGUSR1 since install (no communication).
+// Whether this process received SIGUSR1 or SIGTERM since install (no communication).
 bool preemption_signalled();
+
+// The signal's name ("SIGUSR1", "SIGTERM"), or "" when none arrived.
+const char* preemption_signal_name();
 
 // Collective over `group`: true on every rank when any rank received the signal.
 bool preemption_requested(Communicator& group);

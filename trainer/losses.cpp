@@ -34,58 +34,73 @@ TeacherTrace trace_teacher(Model& model, const PreparedInputs& in) {
   return trace;
 }
 
-at::Tensor cross_entropy(const at::Tensor& logits, const at::Tensor& labels) {
-  auto [losses, counted] = next_token_cross_entropy(logits, labels);
-  at::Tensor count = counted.sum().clamp_min(1);
-  return losses.sum() / count;
+at::ScalarType accumulation_type(const at::Tensor& t) { return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
+
+// Sum of next-token CE over supervised positions.
+at::Tensor cross_entropy_sum(const at::Tensor& logits, const at::Tensor& labels) {
+  return next_token_cross_entropy(logits, labels).first.sum();
 }
 
-at::Tensor kl_teacher_student(const at::Tensor& teacher_logits, const at::Tensor& student_logits, const at::Tensor& valid) {
-  const at::ScalarType type = student_logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+int64_t supervised_positions(const at::Tensor& labels) {
+  return (labels.narrow(1, 1, labels.size(1) - 1) != -100).sum().item<int64_t>();
+}
+
+// Sum over valid tokens of KL(teacher || student).
+at::Tensor kl_sum(const at::Tensor& teacher_logits, const at::Tensor& student_logits, const at::Tensor& valid) {
+  const at::ScalarType type = accumulation_type(student_logits);
   at::Tensor log_t = at::log_softmax(teacher_logits.to(type), -1), log_s = at::log_softmax(student_logits.to(type), -1);
-  at::Tensor per_token = (log_t.exp() * (log_t - log_s)).sum(-1);
-  return per_token.masked_select(valid).mean();
+  return (log_t.exp() * (log_t - log_s)).sum(-1).masked_select(valid).sum();
 }
 
 }  // namespace
 
+at::Tensor masked_squared_norm(const at::Tensor& x, const at::Tensor& valid) {
+  return (x.pow(2) * valid.unsqueeze(-1).to(x.scalar_type())).sum();
+}
+
 at::Tensor relative_squared_error(const at::Tensor& student, const at::Tensor& teacher, const at::Tensor& valid) {
-  at::Tensor m = valid.unsqueeze(-1).to(student.scalar_type());
-  at::Tensor error = ((student - teacher).pow(2) * m).sum();
-  at::Tensor reference = (teacher.pow(2) * m).sum().clamp_min(1e-30);
-  return error / reference;
+  return masked_squared_norm(student - teacher, valid) / masked_squared_norm(teacher, valid).clamp_min(1e-30);
 }
 
 LossValues loss_and_backward(Model& model, const PreparedInputs& in, const at::Tensor& labels, const TrainConfig& train,
-                             double scale) {
+                             double scale, const SumAcrossRanks& sum_across_ranks) {
   LossValues values;
   at::Tensor valid = valid_tokens(in);
   values.tokens = valid.sum().item<int64_t>();
   const LossConfig& w = train.loss;
+  const bool sft = train.stage == "sft";
+  const int64_t layers = static_cast<int64_t>(model.text->layers.size());
+  const bool activation = !sft && w.activation > 0;
+  const bool kl = !sft && w.kl > 0;
+  const bool ce = sft || w.ce > 0;
 
-  if (train.stage == "sft") {
-    at::Tensor ce = cross_entropy(model.text->logits(model.text->forward(in.embeddings, in.text)), labels);
-    (ce * scale).backward();
-    values.terms["ce"] = ce.item<double>();
-    values.total = values.terms["ce"];
+  TeacherTrace teacher;
+  if (activation || kl) teacher = trace_teacher(model, in);
+
+  // Normalisers of the whole data-parallel batch: [valid tokens, supervised positions, teacher energy per layer].
+  std::vector<double> normalisers = {static_cast<double>(values.tokens), static_cast<double>(supervised_positions(labels))};
+  if (activation)
+    for (const auto& o : teacher.outputs) normalisers.push_back(masked_squared_norm(o, valid).item<double>());
+  if (sum_across_ranks) sum_across_ranks(normalisers);
+  const double global_valid = std::max(1.0, normalisers[0]), global_supervised = std::max(1.0, normalisers[1]);
+  auto layer_energy = [&](int64_t l) { return std::max(1e-30, normalisers[2 + static_cast<size_t>(l)]); };
+
+  if (sft) {
+    at::Tensor loss = cross_entropy_sum(model.text->logits(model.text->forward(in.embeddings, in.text)), labels) / global_supervised;
+    (loss * scale).backward();
+    values.terms["ce"] = values.total = loss.item<double>();
     return values;
   }
 
-  const bool need_student_forward = train.mode == "global" || w.kl > 0 || w.ce > 0;
-  const bool need_teacher_logits = w.kl > 0;
-  TeacherTrace teacher;
-  if (w.activation > 0 || need_teacher_logits) teacher = trace_teacher(model, in);
-  const int64_t layers = static_cast<int64_t>(model.text->layers.size());
-
   // Local activation distillation: each student attention on the teacher's layer input; backward per layer so
   // that only one layer's graph is alive at a time.
-  if (w.activation > 0 && train.mode == "local") {
+  if (activation && train.mode == "local") {
     AttentionInputs attention = model.text->attention_inputs(in.text, in.embeddings.size(1), nullptr);
     double sum = 0;
     for (int64_t l = 0; l < layers; ++l) {
-      at::Tensor o = model.text->layers[static_cast<size_t>(l)].attention(AttentionPath::student)
-                         .forward(teacher.inputs[static_cast<size_t>(l)], attention, nullptr);
-      at::Tensor layer_loss = relative_squared_error(o, teacher.outputs[static_cast<size_t>(l)], valid);
+      const auto index = static_cast<size_t>(l);
+      at::Tensor o = model.text->layers[index].attention(AttentionPath::student).forward(teacher.inputs[index], attention, nullptr);
+      at::Tensor layer_loss = masked_squared_norm(o - teacher.outputs[index], valid) / layer_energy(l);
       (layer_loss * (w.activation * scale / static_cast<double>(layers))).backward();
       values.layer_activation_error.push_back(layer_loss.item<double>());
       sum += values.layer_activation_error.back();
@@ -93,52 +108,50 @@ LossValues loss_and_backward(Model& model, const PreparedInputs& in, const at::T
     values.terms["activation"] = sum / static_cast<double>(layers);
   }
 
-  if (need_student_forward) {
+  const bool student_forward = (activation && train.mode == "global") || kl || ce;
+  if (student_forward) {
     std::vector<at::Tensor> student_outputs;
     ForwardOptions options;
     options.path = AttentionPath::student;
-    if (w.activation > 0 && train.mode == "global")
+    if (activation && train.mode == "global")
       options.observer = [&](int64_t, const at::Tensor&, const at::Tensor& o) { student_outputs.push_back(o); };
     at::Tensor hidden = model.text->forward(in.embeddings, in.text, options);
-    // Loss terms accumulate in float32 (float64 when the model runs in float64).
-    const at::ScalarType accumulate = hidden.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+    const at::ScalarType accumulate = accumulation_type(hidden);
     at::Tensor total = at::zeros({}, hidden.options().dtype(accumulate));
     if (!student_outputs.empty()) {
       at::Tensor sum = at::zeros({}, total.options());
       for (int64_t l = 0; l < layers; ++l) {
-        at::Tensor layer_loss = relative_squared_error(student_outputs[static_cast<size_t>(l)],
-                                                       teacher.outputs[static_cast<size_t>(l)], valid).to(accumulate);
+        const auto index = static_cast<size_t>(l);
+        at::Tensor layer_loss = (masked_squared_norm(student_outputs[index] - teacher.outputs[index], valid) / layer_energy(l)).to(accumulate);
         values.layer_activation_error.push_back(layer_loss.item<double>());
         sum = sum + layer_loss;
       }
-      at::Tensor activation = sum / static_cast<double>(layers);
-      values.terms["activation"] = activation.item<double>();
-      total = total + w.activation * activation;
+      at::Tensor mean = sum / static_cast<double>(layers);
+      values.terms["activation"] = mean.item<double>();
+      total = total + w.activation * mean;
     }
-    if (w.kl > 0 || w.ce > 0) {
+    if (kl || ce) {
       at::Tensor logits = model.text->logits(hidden);
-      if (w.kl > 0) {
+      if (kl) {
         at::Tensor teacher_logits;
         {
           at::NoGradGuard no_grad;
           teacher_logits = model.text->logits(teacher.hidden);
         }
-        at::Tensor kl = kl_teacher_student(teacher_logits, logits, valid);
-        values.terms["kl"] = kl.item<double>();
-        total = total + w.kl * kl;
+        at::Tensor term = kl_sum(teacher_logits, logits, valid) / global_valid;
+        values.terms["kl"] = term.item<double>();
+        total = total + w.kl * term;
       }
-      if (w.ce > 0) {
-        at::Tensor ce = cross_entropy(logits, labels);
-        values.terms["ce"] = ce.item<double>();
-        total = total + w.ce * ce;
+      if (ce) {
+        at::Tensor term = cross_entropy_sum(logits, labels).to(accumulate) / global_supervised;
+        values.terms["ce"] = term.item<double>();
+        total = total + w.ce * term;
       }
     }
     if (total.requires_grad()) (total * scale).backward();
   }
-  values.total = 0;
-  if (values.terms.count("activation")) values.total += w.activation * values.terms["activation"];
-  if (values.terms.count("kl")) values.total += w.kl * values.terms["kl"];
-  if (values.terms.count("ce")) values.total += w.ce * values.terms["ce"];
+  for (const auto& [name, value] : values.terms)
+    values.total += (name == "activation" ? w.activation : name == "kl" ? w.kl : w.ce) * value;
   return values;
 }
 
@@ -160,7 +173,8 @@ LossValues evaluate_losses(Model& model, const PreparedInputs& in, const at::Ten
   }
   ForwardOptions options;
   options.path = model.mla && train.stage != "sft" ? AttentionPath::student : AttentionPath::teacher;
-  values.terms["ce"] = cross_entropy(model.text->logits(model.text->forward(in.embeddings, in.text, options)), labels).item<double>();
+  at::Tensor logits = model.text->logits(model.text->forward(in.embeddings, in.text, options));
+  values.terms["ce"] = cross_entropy_sum(logits, labels).item<double>() / std::max<int64_t>(1, supervised_positions(labels));
   values.total = values.terms["ce"];
   return values;
 }

@@ -10,6 +10,7 @@
 // The SFT stage trains the original model on ce alone.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -28,10 +29,18 @@ struct LossValues {
   int64_t tokens = 0;                          // valid tokens in the batch
 };
 
+// Sums a few doubles in place over the data-parallel ranks (empty function: one rank).
+using SumAcrossRanks = std::function<void(std::vector<double>&)>;
+
 // Computes the weighted loss of `inputs` (labels [B, T] int64, -100 ignored), scales it by `scale` (1 / grad
-// accumulation steps) and back-propagates it into the trainable parameters. Returns unscaled values.
+// accumulation steps) and back-propagates it into the trainable parameters.
+//
+// Every term is normalised by quantities of the whole data-parallel batch (supervised tokens, valid tokens,
+// each layer's teacher energy ||o_T||^2), summed across ranks with `sum_across_ranks` before the backward, so
+// each rank contributes its exact share: the contributions (returned, unscaled) add up over ranks to the loss of
+// the whole batch, and so do the gradients. Data parallelism therefore equals one process on the whole batch.
 LossValues loss_and_backward(Model& model, const PreparedInputs& inputs, const at::Tensor& labels,
-                             const TrainConfig& train, double scale);
+                             const TrainConfig& train, double scale, const SumAcrossRanks& sum_across_ranks = {});
 
 // The same quantities without gradients, for evaluation: per-layer activation error of the student against the
 // teacher (teacher-forced, as in local mode), and the student's CE on `labels`.
@@ -39,5 +48,7 @@ LossValues evaluate_losses(Model& model, const PreparedInputs& inputs, const at:
 
 // Masked squared-error ratio sum ||a - b||^2 / sum ||b||^2 over tokens where `valid` [B, T] is true.
 at::Tensor relative_squared_error(const at::Tensor& student, const at::Tensor& teacher, const at::Tensor& valid);
+// The two sums apart: sum ||a - b||^2 and sum ||b||^2 over valid tokens.
+at::Tensor masked_squared_norm(const at::Tensor& x, const at::Tensor& valid);
 
 }  // namespace mha2mla

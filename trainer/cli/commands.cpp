@@ -9,6 +9,7 @@ const std::vector<CommandSpec>& all_commands() {
       make_tiny_command(),
       make_data_command(),
       reference_command(),
+      train_command(),
   };
   return commands;
 }

@@ -10,5 +10,6 @@ CommandSpec info_command();
 CommandSpec make_data_command();
 CommandSpec make_tiny_command();
 CommandSpec reference_command();
+CommandSpec train_command();
 
 }  // namespace mha2mla::cli
