@@ -56,9 +56,9 @@ at::Tensor ClipVisionTower::layer_forward(const ClipEncoderLayer& layer, const a
   auto heads = [&](const at::Tensor& t) { return t.view({N, S, H, d}).transpose(1, 2); };
   at::Tensor attended = bidirectional_attention(heads(layer.q_proj.forward(h)), heads(layer.k_proj.forward(h)),
                                                 heads(layer.v_proj.forward(h)), 1.0 / std::sqrt(static_cast<double>(d)));
-  at::Tensor out = x + layer.out_proj.forward(attended.transpose(1, 2).reshape({N, S, H * d}));
+  at::Tensor out = layer.out_proj.forward(attended.transpose(1, 2).reshape({N, S, H * d})).add_(x);
   h = layer.layer_norm2.forward(out);
-  return out + layer.fc2.forward(apply_activation(layer.fc1.forward(h), config_.hidden_act));
+  return layer.fc2.forward(apply_activation_(layer.fc1.forward(h), config_.hidden_act)).add_(out);
 }
 
 std::vector<at::Tensor> ClipVisionTower::hidden_states(const at::Tensor& pixel_values,

@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
-#include "model/layers/rotary.h"
 #include "model/vision/vision_attention.h"
 
 namespace mha2mla {
@@ -73,17 +72,23 @@ at::Tensor QwenVisionTower::block_forward(const QwenVisionBlock& block, const at
   const int64_t S = x.size(0), H = config_.num_heads, d = config_.head_dim();
   at::Tensor h = windowed() ? block.norm1.forward(x) : block.layer_norm1.forward(x);
   at::Tensor qkv = block.qkv.forward(h).view({S, 3, H, d});
-  // apply_rotary_pos_emb_vision works in float32 whatever the model dtype.
-  auto rotate = [&](const at::Tensor& t) {
-    at::Tensor t32 = t.to(at::kFloat);
-    return (t32 * cos.unsqueeze(1) + rotate_half(t32) * sin.unsqueeze(1)).to(x.scalar_type());
-  };
-  at::Tensor q = rotate(qkv.select(1, 0)), k = rotate(qkv.select(1, 1)), v = qkv.select(1, 2);
-  at::Tensor attended = segmented_attention(q, k, v, boundaries, 1.0 / std::sqrt(static_cast<double>(d)));
-  at::Tensor out = x + block.proj.forward(attended.reshape({S, H * d}));
-  if (windowed()) return out + block.mlp.forward(block.norm2.forward(out));
+  // apply_rotary_pos_emb_vision works in float32 whatever the model dtype; q and k turn together.
+  at::Tensor qk = qkv.narrow(1, 0, 2).to(at::kFloat);  // [S, 2, H, d]
+  const int64_t half = d / 2;
+  at::Tensor rotated = at::cat({qk.narrow(-1, half, half).neg(), qk.narrow(-1, 0, half)}, -1);
+  qk = (qk * cos.view({S, 1, 1, d})).add_(rotated.mul_(sin.view({S, 1, 1, d}))).to(x.scalar_type());
+  at::Tensor attended =
+      segmented_attention(qk.select(1, 0), qk.select(1, 1), qkv.select(1, 2), boundaries, 1.0 / std::sqrt(static_cast<double>(d)));
+  at::Tensor out = block.proj.forward(attended.reshape({S, H * d})).add_(x);
+  if (windowed()) {
+    h = block.norm2.forward(out);
+    at::Tensor gate = apply_activation_(block.mlp.gate_proj.forward(h), config_.hidden_act);
+    at::Tensor up = block.mlp.up_proj.forward(h);
+    gate = gate.requires_grad() ? gate * up : gate.mul_(up);  // mul_ would overwrite a value backward needs
+    return block.mlp.down_proj.forward(gate).add_(out);
+  }
   h = block.layer_norm2.forward(out);
-  return out + block.fc2.forward(apply_activation(block.fc1.forward(h), config_.hidden_act));
+  return block.fc2.forward(apply_activation_(block.fc1.forward(h), config_.hidden_act)).add_(out);
 }
 
 at::Tensor QwenVisionTower::forward(const at::Tensor& patches, const std::vector<PatchGrid>& grids) const {
@@ -134,7 +139,7 @@ at::Tensor QwenVisionTower::forward(const at::Tensor& patches, const std::vector
   }
 
   at::Tensor h = windowed() ? merger_norm.forward(x) : merger_layer_norm.forward(x);
-  at::Tensor merged = merger_fc2.forward(at::gelu(merger_fc1.forward(h.view({S / unit, D * unit}))));
+  at::Tensor merged = merger_fc2.forward(apply_activation_(merger_fc1.forward(h.view({S / unit, D * unit})), "gelu"));
   return windowed() ? merged.index_select(0, inverse_order) : merged;
 }
 

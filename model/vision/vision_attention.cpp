@@ -9,10 +9,14 @@
 namespace mha2mla {
 
 at::Tensor bidirectional_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
-  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * scale;
-  at::ScalarType softmax_type = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  at::Tensor probs = at::softmax(scores, -1, softmax_type).to(q.scalar_type());
-  return at::matmul(probs, v);
+  const int64_t N = q.size(0), H = q.size(1), S = q.size(2), d = q.size(3), dv = v.size(3);
+  // One batched GEMM with the scale folded in (alpha; beta = 0 ignores the uninitialised input), instead of a
+  // matmul and a separate pass over the S x S scores.
+  at::Tensor q3 = q.reshape({N * H, S, d}), k3 = k.reshape({N * H, S, d}), v3 = v.reshape({N * H, S, dv});
+  at::Tensor scores = at::baddbmm(at::empty({N * H, S, S}, q.options()), q3, k3.transpose(1, 2), 0.0, scale);
+  const bool widen = q.scalar_type() != at::kFloat && q.scalar_type() != at::kDouble;
+  at::Tensor probs = widen ? at::softmax(scores, -1, at::kFloat).to(q.scalar_type()) : at::softmax(scores, -1);
+  return at::bmm(probs, v3).view({N, H, S, dv});
 }
 
 at::Tensor segmented_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
