@@ -1,5 +1,6 @@
 #include "model/vision/vision_attention.h"
 
+#include <algorithm>
 #include <map>
 
 #include <ATen/ATen.h>
@@ -8,15 +9,36 @@
 
 namespace mha2mla {
 
+namespace {
+
+// Scores of at most this many elements (8 MiB in float32) are materialised at once: long sequences are processed in
+// blocks of query rows, so the S x S scores of a large image never exist whole (a 16k-patch Qwen image would need
+// 17 GB) and each block stays in cache between its GEMM, softmax and GEMM. Rows are independent, so the result is
+// the same as one pass.
+constexpr int64_t kScoreBlockElements = int64_t{1} << 21;
+
+}  // namespace
+
 at::Tensor bidirectional_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
   const int64_t N = q.size(0), H = q.size(1), S = q.size(2), d = q.size(3), dv = v.size(3);
-  // One batched GEMM with the scale folded in (alpha; beta = 0 ignores the uninitialised input), instead of a
-  // matmul and a separate pass over the S x S scores.
-  at::Tensor q3 = q.reshape({N * H, S, d}), k3 = k.reshape({N * H, S, d}), v3 = v.reshape({N * H, S, dv});
-  at::Tensor scores = at::baddbmm(at::empty({N * H, S, S}, q.options()), q3, k3.transpose(1, 2), 0.0, scale);
+  // The scale goes on the queries (S x d values per head) rather than on the S x S scores: one pass fewer over the
+  // largest tensor.
+  at::Tensor q3 = (q * scale).reshape({N * H, S, d});
+  at::Tensor kt = k.reshape({N * H, S, d}).transpose(1, 2), v3 = v.reshape({N * H, S, dv});
   const bool widen = q.scalar_type() != at::kFloat && q.scalar_type() != at::kDouble;
-  at::Tensor probs = widen ? at::softmax(scores, -1, at::kFloat).to(q.scalar_type()) : at::softmax(scores, -1);
-  return at::bmm(probs, v3).view({N, H, S, dv});
+  auto attend = [&](const at::Tensor& queries) {
+    at::Tensor scores = at::bmm(queries, kt);
+    at::Tensor probs = widen ? at::softmax(scores, -1, at::kFloat).to(q.scalar_type()) : at::softmax(scores, -1);
+    return at::bmm(probs, v3);
+  };
+  const int64_t rows = std::max<int64_t>(1, kScoreBlockElements / std::max<int64_t>(1, N * H * S));
+  if (rows >= S) return attend(q3).view({N, H, S, dv});
+  at::Tensor out = at::empty({N * H, S, dv}, v.options());
+  for (int64_t start = 0; start < S; start += rows) {
+    const int64_t count = std::min(rows, S - start);
+    out.narrow(1, start, count).copy_(attend(q3.narrow(1, start, count)));
+  }
+  return out.view({N, H, S, dv});
 }
 
 at::Tensor segmented_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -9,7 +9,8 @@
 
 namespace mha2mla {
 
-// q, k, v [N, H, S, d] -> [N, H, S, d]: softmax(q k^T * scale) v over all S keys of the same n.
+// q, k, v [N, H, S, d] -> [N, H, S, d]: softmax(q k^T * scale) v over all S keys of the same n. Long sequences
+// run in blocks of query rows so that the scores never take more than a few MiB.
 at::Tensor bidirectional_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale);
 
 // Attention within consecutive segments of one packed sequence (the Qwen ViT's cu_seqlens): q, k, v [S, H, d];

@@ -1,5 +1,7 @@
 """Python-eager baseline for bench_vision_tower, and the side-by-side run recorded in docs/benchmarks.md.
 
+Both sides report images per wall-clock second and images per CPU second of their process (with one thread the
+latter is the compute itself, steadier on a machine shared with other jobs).
 The baseline runs the same towers (same configs, random weights, float32, torch.no_grad, same thread count) as
 Hugging Face's eager modules compute them: tests/python/reference/hf_vlm.py, the reference the VLM oracle test
 checks mha2mla against (CLIP: conv2d patches, eager attention; Qwen2.5-VL: conv3d patches, window index,
@@ -30,7 +32,12 @@ QWEN = {"depth": 8, "hidden_size": 640, "intermediate_size": 1728, "num_heads": 
 
 
 def random_tensors(shapes, generator):
-    return {name: torch.randn(shape, generator=generator) * 0.02 for name, shape in shapes.items()}
+    """The distributions of mha2mla's init_random (model/random_init.h), which the C++ side uses: norm scales
+    1 + N(0, 0.1), everything else N(0, 0.02). The values matter for speed: activations that shrink towards
+    zero (norm scales near 0) would make softmax and GEMMs meet different magnitudes (and denormals)."""
+    norm_scales = ("norm.weight", "norm1.weight", "norm2.weight", "ln_q.weight")
+    return {name: 1 + 0.1 * torch.randn(shape, generator=generator) if name.endswith(norm_scales)
+            else 0.02 * torch.randn(shape, generator=generator) for name, shape in shapes.items()}
 
 
 def clip_tower(generator):
@@ -68,33 +75,36 @@ def qwen_tower(generator):
     return QwenVisionReference(QWEN, random_tensors(shapes, generator), "", "qwen2_5_vl")
 
 
-def median_images_per_second(rounds, images, run):
+def median_rates(rounds, images, run):
+    """(images per wall second, images per CPU second of this process), medians over the rounds."""
     run()
-    rates = []
+    wall, cpu = [], []
     for _ in range(rounds):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         run()
-        rates.append(images / (time.perf_counter() - start))
-    return statistics.median(rates)
+        cpu.append(images / (time.process_time() - cpu_start))
+        wall.append(images / (time.perf_counter() - start))
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def measure(tower, rounds, batch):
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        if tower == "clip":
+        if tower in ("clip", "llava_features"):
             model = clip_tower(generator)
             pixels = torch.randn(batch, 3, CLIP["image_size"], CLIP["image_size"], generator=generator)
-            return median_images_per_second(rounds, batch, lambda: model.hidden_states(pixels)[-1])
+            layer = -1 if tower == "clip" else -2  # LLaVA: vision_tower(..., output_hidden_states=True)[-2]
+            return median_rates(rounds, batch, lambda: model.hidden_states(pixels)[layer])
         model = qwen_tower(generator)
         patches = torch.randn(32 * 32, 3 * 2 * 14 * 14, generator=generator)
         grid = torch.tensor([[1, 32, 32]])
-        return median_images_per_second(rounds, 1, lambda: model.forward(patches, grid))
+        return median_rates(rounds, 1, lambda: model.forward(patches, grid))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cpp", help="path of build/tests/bench/bench_vision_tower, to run side by side")
-    parser.add_argument("--tower", choices=["clip", "qwen", "all"], default="all")
+    parser.add_argument("--tower", choices=["clip", "llava_features", "qwen", "all"], default="all")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=4, help="CLIP images per forward")
     parser.add_argument("--threads", type=int, default=1)
@@ -103,23 +113,30 @@ def main():
     print(f"torch {torch.__version__}, {args.threads} thread(s), {platform.processor() or platform.machine()}, "
           f"load average {os.getloadavg()[0]:.1f}")
     rows = []
-    for tower in (["clip", "qwen"] if args.tower == "all" else [args.tower]):
+    for tower in (["clip", "llava_features", "qwen"] if args.tower == "all" else [args.tower]):
         cpp = None
         if args.cpp:
             output = subprocess.run([args.cpp, "--tower", tower, "--rounds", str(args.rounds), "--batch",
                                      str(args.batch), "--threads", str(args.threads), "--json"],
                                     check=True, capture_output=True, text=True).stdout
-            cpp = json.loads(output.strip().splitlines()[-1])["images_per_second"]
+            result = json.loads(output.strip().splitlines()[-1])
+            cpp = (result["images_per_second"], result["images_per_cpu_second"])
         python = measure(tower, args.rounds, args.batch)
         rows.append((tower, python, cpp))
-        ratio = f"{cpp / python:.2f}x" if cpp else "-"
-        print(f"{tower}: Python eager {python:.3f} images/s, mha2mla {cpp if cpp else float('nan'):.3f} images/s, "
-              f"ratio {ratio}", flush=True)
-    print("\n| tower | Python eager (images/s) | mha2mla C++ (images/s) | ratio |\n|---|---:|---:|---:|")
+        line = f"{tower}: Python eager {python[0]:.3f} images/s ({python[1]:.3f} per CPU s)"
+        if cpp:
+            line += (f", mha2mla {cpp[0]:.3f} images/s ({cpp[1]:.3f} per CPU s), ratio {cpp[0] / python[0]:.2f}x "
+                     f"wall, {cpp[1] / python[1]:.2f}x CPU")
+        print(line, flush=True)
+    print(f"\nload average after the run: {os.getloadavg()[0]:.1f}")
+    print("\n| tower | Python eager (images/s) | mha2mla C++ (images/s) | ratio | Python (images/CPU s) | "
+          "mha2mla (images/CPU s) | ratio |\n|---|---:|---:|---:|---:|---:|---:|")
     for tower, python, cpp in rows:
-        print(f"| {tower} | {python:.3f} | {cpp:.3f} | {cpp / python:.2f}x |" if cpp else
-              f"| {tower} | {python:.3f} | - | - |")
-
+        if cpp:
+            print(f"| {tower} | {python[0]:.3f} | {cpp[0]:.3f} | {cpp[0] / python[0]:.2f}x | {python[1]:.3f} | "
+                  f"{cpp[1]:.3f} | {cpp[1] / python[1]:.2f}x |")
+        else:
+            print(f"| {tower} | {python[0]:.3f} | - | - | {python[1]:.3f} | - | - |")
 
 if __name__ == "__main__":
     main()

@@ -174,5 +174,43 @@ TEST(VlmInputs, RopeDeltasContinueThePromptPositions) {
   EXPECT_TRUE(at::equal(prepared.text.image_mask, expected_mask));
 }
 
+TEST(VlmInputs, Bfloat16ModelsTrackFloat32) {
+  // The same tiny checkpoint in bfloat16 (vision tower, projector / merger and language model converted tensor by
+  // tensor on load) gives logits close to float32's: every op runs in the lower precision without falling over.
+  const std::string root = testing::scratch_dir();
+  at::manual_seed(8);
+  for (const std::string arch : {"llava_next", "qwen2_5_vl"}) {
+    SCOPED_TRACE(arch);
+    const std::string dir = root + "/" + arch;
+    make_tiny_model({arch, dir, 4});
+    auto f32 = load_model(dir, ModelLoadOptions{});
+    auto bf16 = load_model(dir, ModelLoadOptions{at::kBFloat16, "cpu"});
+    MultimodalBatch batch;
+    std::vector<int64_t> ids = {3, 4, 5};
+    if (arch == "llava_next") {
+      batch.pixel_values = {at::randn({3, 3, 56, 56})};  // a 56x112 image: 1x2 tiles + base
+      batch.image_sizes = {{56, 112}};
+      ids.insert(ids.end(), 16 + 4 * 9, f32->config.llava.image_token_index);  // base 16 + 4 rows of 8 + newline
+    } else {
+      batch.pixel_values = {at::randn({16, 3 * 2 * 14 * 14})};
+      batch.image_grid_thw = {{1, 4, 4}};
+      ids.push_back(f32->config.qwen_vl.vision_start_token_id);
+      ids.insert(ids.end(), 4, f32->config.qwen_vl.image_token_id);
+      ids.push_back(f32->config.qwen_vl.vision_end_token_id);
+    }
+    ids.push_back(6);
+    batch.input_ids = at::tensor(ids, at::kLong).view({1, -1});
+    at::NoGradGuard no_grad;
+    auto logits = [&](Model& model) {
+      PreparedInputs prepared = model.prepare(batch);
+      return model.text->logits(model.text->forward(prepared.embeddings, prepared.text)).to(at::kFloat);
+    };
+    at::Tensor reference = logits(*f32), low = logits(*bf16);
+    EXPECT_EQ(low.sizes(), reference.sizes());
+    const double difference = (low - reference).abs().max().item<double>() / reference.abs().max().item<double>();
+    EXPECT_LT(difference, 0.05);
+  }
+}
+
 }  // namespace
 }  // namespace mha2mla

@@ -55,5 +55,14 @@ TEST(VlmLayout, SegmentedAttentionEqualsOneAttentionPerSegment) {
   }
 }
 
+TEST(VlmLayout, LongSequencesAttendInQueryBlocksWithTheSameResult) {
+  // 2 heads x 1100^2 scores exceed the 2^21-element block: the queries run in two blocks.
+  at::manual_seed(4);
+  const int64_t S = 1100, H = 2, d = 8;
+  at::Tensor q = at::randn({1, H, S, d}), k = at::randn({1, H, S, d}), v = at::randn({1, H, S, d});
+  at::Tensor expected = at::softmax(at::matmul(q, k.transpose(-2, -1)) * 0.25, -1).matmul(v);
+  EXPECT_TRUE(at::allclose(bidirectional_attention(q, k, v, 0.25), expected, 1e-5, 1e-6));
+}
+
 }  // namespace
 }  // namespace mha2mla
