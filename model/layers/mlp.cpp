@@ -32,10 +32,6 @@ at::Tensor apply_activation(const at::Tensor& x, const std::string& name) {
   fail("unsupported activation '{}'; expected silu, gelu, gelu_pytorch_tanh, quick_gelu or relu", name);
 }
 
-}  // namespace mha2mla
-
-namespace mha2mla {
-
 at::Tensor apply_activation_(at::Tensor x, const std::string& name) {
   if (x.requires_grad()) return apply_activation(x, name);
   if (name == "silu" || name == "swish") return at::silu_(x);

@@ -31,8 +31,9 @@ std::vector<int64_t> frame_boundaries(const std::vector<PatchGrid>& grids) {
 WindowLayout vision_window_layout(const std::vector<PatchGrid>& grids, int64_t window_size, int64_t merge,
                                   int64_t patch_size) {
   const int64_t blocks_per_window = window_size / merge / patch_size;  // per side
-  MHA2MLA_CHECK(blocks_per_window > 0, "window_size {} is smaller than one merge block ({} px)", window_size,
-                merge * patch_size);
+  if (blocks_per_window <= 0)
+    fail("vision_config window_size {} is smaller than one merge block ({} px = spatial_merge_size {} x patch_size {})",
+         window_size, merge * patch_size, merge, patch_size);
   const int64_t block_patches = merge * merge;
   WindowLayout layout;
   layout.boundaries = {0};

@@ -174,6 +174,42 @@ TEST(VlmInputs, RopeDeltasContinueThePromptPositions) {
   EXPECT_TRUE(at::equal(prepared.text.image_mask, expected_mask));
 }
 
+TEST(VlmInputs, GradientsReachTheVisionTowerAndProjector) {
+  // Training the projector (LLaVA stage 1) or the tower itself: the in-place shortcuts of the inference path must
+  // step aside when autograd needs the values.
+  for (const std::string arch : {"llava", "qwen2_5_vl"}) {
+    SCOPED_TRACE(arch);
+    auto model = tiny_model(arch);
+    std::vector<std::pair<std::string, at::Tensor*>> trained;
+    model->visit([&](ParamRef& ref) {
+      if (ref.name.rfind("vision.", 0) == 0 || ref.name.rfind("projector.", 0) == 0) {
+        ref.tensor->set_requires_grad(true);
+        // LLaVA reads layer -2 of the 3-layer tiny tower: the last layer and post_layernorm take no part.
+        if (ref.name.find("post_layernorm") == std::string::npos && ref.name.find("layers.2.") == std::string::npos)
+          trained.emplace_back(ref.name, ref.tensor);
+      }
+    });
+    MultimodalBatch batch;
+    if (arch == "llava") {
+      batch.input_ids = rows_tensor({row_with(4, {{1, 16}}, model->config.llava.image_token_index)});
+      batch.pixel_values = {at::randn({3, 56, 56})};
+    } else {
+      const auto& q = model->config.qwen_vl;
+      std::vector<int64_t> row = {3, q.vision_start_token_id, q.image_token_id, q.image_token_id, q.image_token_id,
+                                  q.image_token_id, q.vision_end_token_id, 4};
+      batch.input_ids = rows_tensor({row});
+      batch.image_grid_thw = {{1, 4, 4}};
+      batch.pixel_values = {at::randn({16, 3 * 2 * 14 * 14})};
+    }
+    PreparedInputs prepared = model->prepare(batch);
+    model->text->logits(model->text->forward(prepared.embeddings, prepared.text)).square().mean().backward();
+    for (const auto& [name, t] : trained) {
+      ASSERT_TRUE(t->grad().defined()) << name;
+      EXPECT_GT(t->grad().abs().sum().item<double>(), 0.0) << name;
+    }
+  }
+}
+
 TEST(VlmInputs, Bfloat16ModelsTrackFloat32) {
   // The same tiny checkpoint in bfloat16 (vision tower, projector / merger and language model converted tensor by
   // tensor on load) gives logits close to float32's: every op runs in the lower precision without falling over.
