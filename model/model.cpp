@@ -11,6 +11,8 @@
 #include "model/io/safetensors_writer.h"
 #include "model/io/tensor_io.h"
 #include "model/mla/attach.h"
+#include "model/vlm/multimodal_prepare.h"
+#include "model/vlm/vision_encoder.h"
 
 namespace mha2mla {
 
@@ -75,12 +77,16 @@ at::Tensor positions_per_segment(const at::Tensor& attention_mask, const at::Ten
   return (running - 1).masked_fill(mask == 0, 1);
 }
 
+Model::Model() = default;
+Model::~Model() = default;
+
 void Model::attach_mla(const MlaConfig& mla_config) {
   attach_mla_students(*text, mla_config.layouts(text->config()));
   mla = mla_config;
 }
 
 PreparedInputs Model::prepare(const MultimodalBatch& batch) const {
+  if (vision) return prepare_vision_language(*this, batch);
   if (!batch.pixel_values.empty())
     fail("{}: this batch has {} image(s) but {} is a text-only model", source.empty() ? "model" : source,
          batch.pixel_values.size(), hf::model_type_name(config.model_type));
@@ -98,12 +104,10 @@ void Model::visit(const ParamVisitor& visitor) {
     ref.name = starts_with(ref.name, "lm_head.") ? ref.name : "text." + ref.name;
     visitor(ref);
   });
+  if (vision) vision->visit(visitor);
 }
 
 std::unique_ptr<Model> build_model(const hf::HfConfig& config, const ModelLoadOptions& options) {
-  if (hf::is_vision_language(config.model_type))
-    fail("{}: model_type {} is a vision-language model; this build loads its language model only through the "
-         "VLM loader", config.source, hf::model_type_name(config.model_type));
   if (config.model_type == hf::ModelType::kDeepseekV3)
     fail("{}: deepseek_v3 checkpoints are an export target, not a model mha2mla converts", config.source);
   auto model = std::make_unique<Model>();
@@ -112,6 +116,7 @@ std::unique_ptr<Model> build_model(const hf::HfConfig& config, const ModelLoadOp
   decoder.tie_embeddings = config.ties_word_embeddings();
   auto tensor_options = at::TensorOptions().dtype(options.dtype).device(at::Device(options.device));
   model->text = std::make_unique<TextModel>(decoder, tensor_options);
+  if (hf::is_vision_language(config.model_type)) model->vision = make_vision_encoder(config, tensor_options);
   if (config.raw && config.raw->contains("mla"))
     model->attach_mla(mla_config_from_json(config.raw->at("mla"), config.source));
   return model;
@@ -130,8 +135,11 @@ std::unique_ptr<Model> load_model(const std::string& folder, const ModelLoadOpti
     auto it = canonical_to_file.find(canonical);
     return it == canonical_to_file.end() ? hf::canonical_to_hub(config.model_type, model->naming, canonical) : it->second;
   };
-  // Old exports carry the rotary frequencies as buffers; they are recomputed from the config.
-  spec.ignorable = [](const std::string& name) { return ends_with(name, "rotary_emb.inv_freq"); };
+  // Old exports carry buffers that are recomputed here: rotary frequencies, and CLIP's position_ids (persistent
+  // before transformers 4.31).
+  spec.ignorable = [](const std::string& name) {
+    return ends_with(name, "rotary_emb.inv_freq") || ends_with(name, "embeddings.position_ids");
+  };
   load_parameters(checkpoint, [&](const ParamVisitor& v) { model->visit(v); }, spec);
   spdlog::info("loaded {} ({}, {} layers, {} naming)", folder, hf::model_type_name(config.model_type),
                config.text.num_hidden_layers, hf::hub_naming_name(model->naming));

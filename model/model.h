@@ -19,6 +19,8 @@ struct ModelLoadOptions {
   std::string device = "cpu";
 };
 
+class VisionEncoder;
+
 // One batch of token ids with its images, as the data pipeline hands it over (already padded/packed).
 struct MultimodalBatch {
   at::Tensor input_ids;        // int64 [B, T]
@@ -35,6 +37,9 @@ struct MultimodalBatch {
 struct PreparedInputs {
   at::Tensor embeddings;       // [B, T, hidden]
   TextBatch text;
+  // M-RoPE models: per row, the largest prompt position + 1 - T (transformers' rope_deltas), so that the token
+  // decoded at index T + k gets position T + k + delta on all three axes. Undefined for 1-D RoPE.
+  at::Tensor rope_deltas;      // int64 [B, 1]
 };
 
 class Model {
@@ -43,13 +48,17 @@ class Model {
   hf::HubNaming naming = hf::HubNaming::kLegacy;
   std::string source;                  // the folder it was loaded from ("" when built in code)
   std::unique_ptr<TextModel> text;
-  std::optional<MlaConfig> mla;        // set once converted: every layer has a student attention
+  std::unique_ptr<VisionEncoder> vision;  // VLMs: vision tower + projector / merger; null for LLMs
+  std::optional<MlaConfig> mla;           // set once converted: every layer has a student attention
 
   // Gives every layer its student attention (zero weights) as `mla` describes, and records it.
   void attach_mla(const MlaConfig& mla_config);
 
-  // Embeds a batch: token embeddings, image features at the placeholder tokens (VLMs), positions per packed
-  // sample, and the image-token mask.
+  Model();
+  ~Model();
+
+  // Embeds a batch: token embeddings, image features at the placeholder tokens (VLMs, see
+  // model/vlm/multimodal_prepare.h), positions per packed sample (3-D M-RoPE for Qwen-VL), and the image-token mask.
   PreparedInputs prepare(const MultimodalBatch& batch) const;
 
   // Canonical names; the student attention's tensors appear under text.layers.N.self_attn.* once attached.
@@ -65,7 +74,8 @@ at::Tensor positions_per_segment(const at::Tensor& attention_mask, const at::Ten
 // The decoder configuration a TextConfig describes (M-RoPE sections included).
 DecoderConfig decoder_config_from(const hf::TextConfig& text);
 
-// Builds the modules for `config` with zero weights (to be loaded or randomly initialised).
+// Builds the modules for `config` with zero weights (to be loaded or randomly initialised): the language model,
+// and for llava / llava_next / qwen2_vl / qwen2_5_vl the vision encoder too.
 std::unique_ptr<Model> build_model(const hf::HfConfig& config, const ModelLoadOptions& options);
 
 // Loads an HF folder (config.json + model.safetensors or a sharded index). Tensors are converted to

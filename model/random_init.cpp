@@ -13,7 +13,8 @@ void init_random(const std::function<void(const ParamVisitor&)>& walk, uint64_t 
   walk([&](ParamRef& ref) {
     at::Tensor& t = *ref.tensor;
     bool is_norm = ends_with(ref.name, "norm.weight") || ends_with(ref.name, "layernorm.weight") ||
-                   ends_with(ref.name, "norm1.weight") || ends_with(ref.name, "norm2.weight");
+                   ends_with(ref.name, "norm1.weight") || ends_with(ref.name, "norm2.weight") ||
+                   ends_with(ref.name, "ln_q.weight");
     at::Tensor values = at::empty(t.sizes(), at::TensorOptions().dtype(at::kDouble));
     values.normal_(0.0, is_norm ? norm_std : std, generator);
     if (is_norm) values.add_(1.0);

@@ -32,4 +32,14 @@ at::Tensor apply_activation(const at::Tensor& x, const std::string& name) {
   fail("unsupported activation '{}'; expected silu, gelu, gelu_pytorch_tanh, quick_gelu or relu", name);
 }
 
+at::Tensor apply_activation_(at::Tensor x, const std::string& name) {
+  if (x.requires_grad()) return apply_activation(x, name);
+  if (name == "silu" || name == "swish") return at::silu_(x);
+  if (name == "gelu") return at::gelu_(x);
+  if (name == "gelu_pytorch_tanh" || name == "gelu_new") return at::gelu_(x, "tanh");
+  if (name == "quick_gelu") return x.mul_((x * 1.702).sigmoid_());
+  if (name == "relu") return at::relu_(x);
+  return apply_activation(x, name);
+}
+
 }  // namespace mha2mla

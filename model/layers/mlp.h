@@ -21,4 +21,8 @@ struct GatedMlp {
 // The activations of HF's ACT2FN that these models use: silu, gelu (exact), gelu_pytorch_tanh, quick_gelu, relu.
 at::Tensor apply_activation(const at::Tensor& x, const std::string& name);
 
+// The same, overwriting `x` when no gradient will be asked of it (inference, frozen towers): saves an allocation
+// and a pass over large activations. Falls back to apply_activation when x requires grad.
+at::Tensor apply_activation_(at::Tensor x, const std::string& name);
+
 }  // namespace mha2mla

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/allocator.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -12,6 +13,7 @@
 
 int main(int argc, char** argv) {
   using namespace mha2mla;
+  keep_freed_tensor_memory();
   auto launch = detect_launch_environment();
   logging::init(launch.rank, launch.world_size);
 
