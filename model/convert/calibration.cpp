@@ -226,7 +226,8 @@ void Calibration::save(const std::string& folder, const std::string& model_sourc
                              {"samples", samples},
                              {"held_out_samples", held_out_samples},
                              {"tokens", {{"text", tokens[0]}, {"image", tokens[1]}}},
-                             {"held_out_tokens", {{"text", held_out_tokens[0]}, {"image", held_out_tokens[1]}}}};
+                             {"held_out_tokens", {{"text", held_out_tokens[0]}, {"image", held_out_tokens[1]}}},
+                             {"cursors", cursors}};
   write_file_atomic(path_join(folder, "manifest.json"), manifest.dump(2) + "\n");
 }
 
@@ -253,6 +254,7 @@ Calibration Calibration::load(const std::string& folder) {
     c.tokens = {manifest.at("tokens").at("text"), manifest.at("tokens").at("image")};
     c.held_out_tokens = {manifest.at("held_out_tokens").at("text"), manifest.at("held_out_tokens").at("image")};
     c.layers.resize(manifest.at("layers").get<size_t>());
+    if (manifest.contains("cursors")) c.cursors = manifest.at("cursors").get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
     fail("{}: missing or mistyped key: {}", manifest_path, e.what());
   }

@@ -68,6 +68,9 @@ class Calibration {
   int64_t samples = 0;
   int64_t held_out_samples = 0;
   int64_t heads = 0, kv_heads = 0, head_dim = 0;
+  // Where each data-parallel rank's sample stream stood after the samples seen (opaque, from the data pipeline),
+  // so that appending continues with new samples.
+  std::vector<std::string> cursors;
 };
 
 // The per-(KV head, pair) KL divergence of attention probabilities when pair j loses RoPE, summed over the

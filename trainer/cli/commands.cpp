@@ -4,6 +4,7 @@ namespace mha2mla::cli {
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> commands = {
+      calibrate_command(),
       convert_command(),
       info_command(),
       make_tiny_command(),

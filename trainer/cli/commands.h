@@ -5,6 +5,7 @@
 
 namespace mha2mla::cli {
 
+CommandSpec calibrate_command();
 CommandSpec convert_command();
 CommandSpec info_command();
 CommandSpec make_data_command();
