@@ -77,6 +77,7 @@ at::Tensor positions_per_segment(const at::Tensor& attention_mask, const at::Ten
 
 void Model::attach_mla(const MlaConfig& mla_config) {
   attach_mla_students(*text, mla_config.layouts(text->config()));
+  if (mla_config.student_only) drop_teacher_key_values(*text);
   mla = mla_config;
 }
 
