@@ -5,6 +5,7 @@ namespace mha2mla::cli {
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> commands = {
       convert_command(),
+      export_command(),
       info_command(),
       make_tiny_command(),
       reference_command(),

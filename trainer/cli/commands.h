@@ -6,6 +6,7 @@
 namespace mha2mla::cli {
 
 CommandSpec convert_command();
+CommandSpec export_command();
 CommandSpec info_command();
 CommandSpec make_tiny_command();
 CommandSpec reference_command();
