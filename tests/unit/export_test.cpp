@@ -2,6 +2,8 @@
 // (LoRA merged), without teacher or adapter tensors, with the side files; deepseek-v3 refuses what it cannot
 // express, naming why, and writes DeepSeek-V3's config keys and tensor shapes for what it can. (The deepseek-v3
 // numbers are checked against an independent DeepSeek-V3 attention in tests/python/test_deepseek_export.py.)
+#include <cstdlib>
+
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
@@ -172,6 +174,28 @@ TEST(Export, DeepseekWritesItsConfigKeysAndTensorShapes) {
   // Per layer: q_proj, kv_a_proj_with_mqa (+ bias), kv_a_layernorm, kv_b_proj, o_proj (+ bias), 3 MLP, 2 norms;
   // then embed_tokens and norm (tied embeddings: no lm_head.weight).
   EXPECT_EQ(checkpoint.names().size(), 2 * 12 + 2u);
+}
+
+// The command: convert.output exported as the recipe asks; a refusal exits non-zero with the reasons.
+TEST(Export, TheExportCommandWritesWhatTheRecipeAsks) {
+  const std::string dir = testing::scratch_dir();
+  auto converted = converted_from_disk(dir, "llama", "joint");  // what `mha2mla convert` leaves in convert.output
+  save_model(*converted, path_join(dir, "run/converted"));
+  copy_side_files(path_join(dir, "original"), path_join(dir, "run/converted"));
+  const std::string recipe = testing::write_text(
+      path_join(dir, "recipe.yaml"), "run:\n  output_dir: " + path_join(dir, "run") + "\nexport:\n  dtype: bfloat16\n");
+  auto run = [&](const std::string& arguments) {
+    return std::system((testing::binary() + " " + arguments + " > " + path_join(dir, "log.txt") + " 2>&1").c_str());
+  };
+  ASSERT_EQ(run("export " + recipe), 0) << read_file(path_join(dir, "log.txt"));
+  auto exported = load_model(path_join(dir, "run/export"), ModelLoadOptions{});
+  EXPECT_TRUE(exported->mla && exported->mla->student_only);
+  EXPECT_EQ(io::SafetensorsCheckpoint(path_join(dir, "run/export")).info("model.norm.weight").dtype, io::DType::BF16);
+  EXPECT_TRUE(file_exists(path_join(dir, "run/export/tokenizer_config.json")));
+  // Two KV heads keeping the same pairs do not fit DeepSeek-V3's shared k_rope.
+  EXPECT_NE(run("export " + recipe + " export.output=deepseek --format deepseek-v3"), 0);
+  EXPECT_NE(read_file(path_join(dir, "log.txt")).find("KV heads keep the same frequency pair"), std::string::npos);
+  EXPECT_FALSE(file_exists(path_join(dir, "run/deepseek/config.json")));
 }
 
 }  // namespace
