@@ -67,15 +67,21 @@ QuantisedRows quantize_rows(const at::Tensor& rows, KvQuantization quantization,
 at::Tensor dequantize_rows(const QuantisedRows& rows, KvQuantization quantization, int64_t group_size, int64_t width,
                            at::ScalarType dtype) {
   MHA2MLA_CHECK(quantization != KvQuantization::none, "dequantize_rows needs int8 or int4");
+  // Decoding reads the whole cache every step: convert once to float (a vectorised pass; mixed int8 * float
+  // arithmetic is several times slower), then scale in place.
   at::Tensor codes;
   if (quantization == KvQuantization::int8) {
     codes = rows.codes.to(at::kFloat);
   } else {
-    at::Tensor low = at::bitwise_and(rows.codes, 15), high = at::div(rows.codes, 16, "floor");
-    codes = at::stack({low, high}, -1).reshape(with_last(rows.codes, {-1})).narrow(-1, 0, width).to(at::kFloat) - 8;
+    at::Tensor low = at::bitwise_and(rows.codes, 15), high = at::bitwise_right_shift(rows.codes, 4);
+    codes = at::stack({low, high}, -1).reshape(with_last(rows.codes, {-1})).to(at::kFloat).sub_(8);
+    if (codes.size(-1) != width) codes = codes.narrow(-1, 0, width);
   }
-  at::Tensor values = grouped(codes, group_size) * rows.scales.to(at::kFloat).unsqueeze(-1);
-  return values.reshape(with_last(codes, {-1})).narrow(-1, 0, width).to(dtype);
+  at::Tensor values = grouped(codes, group_size);
+  values.mul_(rows.scales.to(at::kFloat).unsqueeze(-1));
+  values = values.reshape(with_last(codes, {-1}));
+  if (values.size(-1) != width) values = values.narrow(-1, 0, width);
+  return values.scalar_type() == dtype ? values : values.to(dtype);
 }
 
 CachedRows::CachedRows(const LatentCacheOptions& options) : options_(options) {

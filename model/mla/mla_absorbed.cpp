@@ -46,17 +46,19 @@ at::Tensor MlaAttention::attend_absorbed(const at::Tensor& q, const LatentKvCach
   at::Tensor c_k = latent.narrow(-1, k_offset, k_width), c_v = latent.narrow(-1, v_offset, v_width);
   const bool mixed = layout_.modality_split() && cache.has_image_tokens();
 
-  // Queries grouped by KV head: [B, G, group * T, .] (head i = g * group + k, rows ordered (k, t)).
-  at::Tensor q_rope = q.narrow(-1, 0, r).reshape({B, G, group * T, r});
-  at::Tensor q_nope = q.narrow(-1, r, d - r).reshape({B, G, group * T, d - r});
+  // Queries grouped by KV head: [B, G, group * T, .] (head i = g * group + k, rows ordered (k, t)), with the softmax
+  // scale applied here, on the few query values, rather than on the long score rows.
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  at::Tensor q_rope = q.narrow(-1, 0, r).reshape({B * G, group * T, r}) * scale;
+  at::Tensor q_nope = q.narrow(-1, r, d - r).reshape({B, G, group * T, d - r}) * scale;
   auto absorb = [&](const LatentProjections& p) {  // q~ = q_N W_upk^(g): [B, H * T, k_width]
     return at::matmul(q_nope, per_kv_head(p.k_up.weight, G)).view({B, H * T, k_width});
   };
 
-  // Scores: the RoPE part per KV head, the latent part against the shared latent rows.
+  // Scores: the latent part against the shared latent rows, plus the RoPE part per KV head (accumulated in place).
   at::Tensor absorbed_text = absorb(text);
-  at::Tensor scores = at::matmul(q_rope, cache.rope_keys().transpose(-2, -1)).view({B, H * T, S}) +
-                      at::matmul(absorbed_text, c_k.transpose(-2, -1));
+  at::Tensor scores = at::matmul(absorbed_text, c_k.transpose(-2, -1));  // [B, H * T, S]
+  scores.view({B * G, group * T, S}).baddbmm_(q_rope, cache.rope_keys().reshape({B * G, S, r}).transpose(1, 2));
   at::Tensor image_index, image_valid, image_scatter;  // [B, N], [B, 1, N], [B, H * T, N]
   if (mixed) {
     std::tie(image_index, image_valid) = cache.image_positions();
@@ -65,8 +67,7 @@ at::Tensor MlaAttention::attend_absorbed(const at::Tensor& q, const LatentKvCach
     at::Tensor correction = at::matmul(absorb(image) - absorbed_text, gather_keys(c_k, image_index).transpose(-2, -1));
     scores.scatter_add_(2, image_scatter, correction * image_valid);  // padded entries add 0 to key 0
   }
-  scores = scores * (1.0 / std::sqrt(static_cast<double>(d)));
-  if (bias.defined()) scores = (scores.view({B, G, group, T, S}) + bias.unsqueeze(1)).view({B, H * T, S});
+  if (bias.defined()) scores.view({B, G, group, T, S}).add_(bias.unsqueeze(1));
   at::ScalarType softmax_type = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;  // as grouped_attention
   at::Tensor probs = at::softmax(scores, -1, softmax_type).to(q.scalar_type());             // [B, H * T, S]
 
