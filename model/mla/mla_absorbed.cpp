@@ -14,7 +14,7 @@
 // keys get a correction computed on them alone (gathered through LatentKvCache::image_positions):
 //
 //   score_ij  += (q~^img - q~^text) . c_k,j                                   for image keys j
-//   o_i        = W_upv^text sum_j a_ij c_v,j + (W_upv^img - W_upv^text) sum_{j img} a_ij c_v,j + b_v
+//   o_i        = W_upv^text (sum_j a_ij c_v,j - P_i) + W_upv^img P_i + b_v,   P_i = sum_{j img} a_ij c_v,j
 #include <cmath>
 
 #include <ATen/ATen.h>
@@ -75,10 +75,13 @@ at::Tensor MlaAttention::attend_absorbed(const at::Tensor& q, const LatentKvCach
   auto up = [&](const at::Tensor& pooled, const at::Tensor& v_up_weight) {  // [B, H * T, v_width] -> [B, G, gT, d]
     return at::matmul(pooled.view({B, G, group * T, v_width}), per_kv_head(v_up_weight, G).transpose(-2, -1));
   };
-  at::Tensor out = up(at::matmul(probs, c_v), text.v_up.weight);
+  at::Tensor pooled = at::matmul(probs, c_v);  // [B, H * T, v_width]: every key, as if all were text
+  at::Tensor out;
   if (mixed) {
-    at::Tensor image_probs = probs.gather(2, image_scatter) * image_valid;
-    out = out + up(at::matmul(image_probs, gather_keys(c_v, image_index)), image.v_up.weight - text.v_up.weight);
+    at::Tensor image_pooled = at::matmul(probs.gather(2, image_scatter) * image_valid, gather_keys(c_v, image_index));
+    out = up(pooled - image_pooled, text.v_up.weight) + up(image_pooled, image.v_up.weight);
+  } else {
+    out = up(pooled, text.v_up.weight);
   }
   if (v_up_bias.defined()) out = out + v_up_bias.view({G, 1, d});
   return out.view({B, H, T, d});
