@@ -65,6 +65,8 @@ TEST(MlaDecode, AbsorbedAttentionEqualsDecompressedAttentionOverOneCache) {
     at::manual_seed(8);
     at::Tensor x = at::randn({3, past + T, model->text->config().hidden});
     TextBatch all = request.prompt;
+    all.image_mask = all.image_mask.clone();
+    all.image_mask[1].zero_();  // one row without image tokens beside rows with them
     AttentionInputs inputs = model->text->attention_inputs(all, past + T, nullptr);
 
     LatentKvCache cache;
