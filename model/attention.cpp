@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include "common/error.h"
 #include "model/layers/attention_kernel.h"
 #include "model/layers/rotary.h"
 
@@ -27,8 +28,23 @@ GqaAttention::GqaAttention(const AttentionShape& shape, const at::TensorOptions&
       shape_(shape) {}
 
 at::Tensor GqaAttention::project_queries(const at::Tensor& x) const { return split_heads(q_proj.forward(x), shape_.heads); }
-at::Tensor GqaAttention::project_keys(const at::Tensor& x) const { return split_heads(k_proj.forward(x), shape_.kv_heads); }
+namespace {
+
+void require_key_value(const GqaAttention& attention) {
+  if (!attention.has_key_value_projections())
+    fail_with_hint("use the student attention (AttentionPath::student), or load the converted (not exported) checkpoint",
+                   "the teacher attention was requested, but this model is an MLA export without the teacher's "
+                   "k_proj / v_proj");
+}
+
+}  // namespace
+
+at::Tensor GqaAttention::project_keys(const at::Tensor& x) const {
+  require_key_value(*this);
+  return split_heads(k_proj.forward(x), shape_.kv_heads);
+}
 at::Tensor GqaAttention::project_values(const at::Tensor& x) const {
+  require_key_value(*this);
   return split_heads(v_proj.forward(x), shape_.kv_heads);
 }
 
@@ -41,12 +57,24 @@ at::Tensor GqaAttention::forward(const at::Tensor& x, const AttentionInputs& inp
   return o_proj.forward(merge_heads(attended));
 }
 
-std::unique_ptr<LayerCache> GqaAttention::make_cache() const { return std::make_unique<TeacherKvCache>(); }
+std::unique_ptr<LayerCache> GqaAttention::make_cache(const LatentCacheOptions& options) const {
+  if (options.quantization != KvQuantization::none)
+    fail("KV-cache quantization '{}' applies to the MLA latent cache; the teacher's key/value cache is not quantised",
+         to_string(options.quantization));
+  return std::make_unique<TeacherKvCache>();
+}
+
+void GqaAttention::drop_key_value_projections() {
+  k_proj = Linear();
+  v_proj = Linear();
+}
 
 void GqaAttention::visit(const std::string& prefix, const ParamVisitor& visitor) {
   q_proj.visit(join_name(prefix, "q_proj"), visitor);
-  k_proj.visit(join_name(prefix, "k_proj"), visitor);
-  v_proj.visit(join_name(prefix, "v_proj"), visitor);
+  if (has_key_value_projections()) {
+    k_proj.visit(join_name(prefix, "k_proj"), visitor);
+    v_proj.visit(join_name(prefix, "v_proj"), visitor);
+  }
   o_proj.visit(join_name(prefix, "o_proj"), visitor);
 }
 

@@ -26,7 +26,7 @@ class AttentionBlock {
   // x: the normed layer input [B, T, hidden]; returns the block output after o_proj [B, T, hidden].
   // With a cache, appends this step's keys (or latents) and attends over everything cached.
   virtual at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) = 0;
-  virtual std::unique_ptr<LayerCache> make_cache() const = 0;
+  virtual std::unique_ptr<LayerCache> make_cache(const LatentCacheOptions& options) const = 0;
   virtual void visit(const std::string& prefix, const ParamVisitor& visitor) = 0;
 };
 
@@ -46,8 +46,15 @@ class GqaAttention final : public AttentionBlock {
   GqaAttention(const AttentionShape& shape, const at::TensorOptions& options);
 
   at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) override;
-  std::unique_ptr<LayerCache> make_cache() const override;
+  // Refuses quantisation: only the MLA latent cache is quantised.
+  std::unique_ptr<LayerCache> make_cache(const LatentCacheOptions& options) const override;
+  // q_proj and o_proj always; k_proj and v_proj unless dropped.
   void visit(const std::string& prefix, const ParamVisitor& visitor) override;
+
+  // An exported MLA checkpoint (model/export/) ships only the student: the layer keeps q_proj / o_proj, which
+  // the student shares, and loses k_proj / v_proj. The teacher path then fails with a message saying so.
+  void drop_key_value_projections();
+  bool has_key_value_projections() const { return k_proj.weight.defined(); }
 
   // Pre-RoPE projections [B, heads, T, head_dim] (calibration measures RoPE-invariant pair norms on these).
   at::Tensor project_queries(const at::Tensor& x) const;

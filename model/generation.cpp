@@ -43,7 +43,7 @@ GreedyResult generate_greedy(TextModel& model, const GreedyRequest& request) {
     all.image_mask = at::zeros({B, request.prompt_embeddings.size(1)}, at::TensorOptions().dtype(at::kBool).device(device));
 
   ModelCache cache;
-  if (request.use_cache) cache = model.make_cache(request.path);
+  if (request.use_cache) cache = model.make_cache(request.path, request.cache_options);
   ForwardOptions options;
   options.path = request.path;
   options.cache = request.use_cache ? &cache : nullptr;

@@ -17,6 +17,7 @@ struct GreedyRequest {
   int64_t eos_token_id = -1;     // sequences stop (and pad with it) after producing this id; -1 = never
   AttentionPath path = AttentionPath::teacher;
   bool use_cache = true;         // false: re-run the whole sequence every step (the reference for the cache)
+  LatentCacheOptions cache_options;  // the student's latent cache storage (quantisation); the teacher takes none
 };
 
 struct GreedyResult {

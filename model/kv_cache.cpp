@@ -2,7 +2,34 @@
 
 #include <ATen/ATen.h>
 
+#include "common/error.h"
+
 namespace mha2mla {
+
+KvQuantization parse_kv_quantization(const std::string& name) {
+  if (name == "none") return KvQuantization::none;
+  if (name == "int8") return KvQuantization::int8;
+  if (name == "int4") return KvQuantization::int4;
+  fail("unknown KV-cache quantization '{}'; expected none, int8 or int4", name);
+}
+
+std::string to_string(KvQuantization quantization) {
+  switch (quantization) {
+    case KvQuantization::none: return "none";
+    case KvQuantization::int8: return "int8";
+    case KvQuantization::int4: return "int4";
+  }
+  return "?";
+}
+
+int kv_quantization_bits(KvQuantization quantization) {
+  switch (quantization) {
+    case KvQuantization::none: return 0;
+    case KvQuantization::int8: return 8;
+    case KvQuantization::int4: return 4;
+  }
+  return 0;
+}
 
 at::Tensor GrowingBuffer::append(const at::Tensor& x) {
   const int64_t t = x.size(2);

@@ -5,11 +5,25 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
 
 namespace mha2mla {
+
+// How the MLA student stores its latent cache (model/mla/latent_kv_cache.h): as computed, or as int8 / int4
+// codes in per-token groups of `group_size` elements with one float16 scale per group. The teacher's cache
+// takes no options (quantising it is refused).
+enum class KvQuantization { none, int8, int4 };
+KvQuantization parse_kv_quantization(const std::string& name);  // "none" | "int8" | "int4"
+std::string to_string(KvQuantization quantization);
+int kv_quantization_bits(KvQuantization quantization);          // 0 (none), 8, 4
+
+struct LatentCacheOptions {
+  KvQuantization quantization = KvQuantization::none;
+  int64_t group_size = 32;
+};
 
 class LayerCache {
  public:

@@ -82,6 +82,7 @@ Model::~Model() = default;
 
 void Model::attach_mla(const MlaConfig& mla_config) {
   attach_mla_students(*text, mla_config.layouts(text->config()));
+  if (mla_config.student_only) drop_teacher_key_values(*text);
   mla = mla_config;
 }
 

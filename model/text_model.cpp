@@ -65,9 +65,9 @@ at::Tensor TextModel::logits(const at::Tensor& hidden) const {
   return lm_head.weight.defined() ? lm_head.forward(hidden) : at::linear(hidden, embed_tokens);
 }
 
-ModelCache TextModel::make_cache(AttentionPath path) {
+ModelCache TextModel::make_cache(AttentionPath path, const LatentCacheOptions& options) {
   ModelCache cache;
-  for (auto& layer : layers) cache.layers.push_back(layer.attention(path).make_cache());
+  for (auto& layer : layers) cache.layers.push_back(layer.attention(path).make_cache(options));
   return cache;
 }
 

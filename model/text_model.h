@@ -56,8 +56,9 @@ class TextModel {
   // Builds the rotary tables and the attention bias for `batch` (and the cache's past, when given).
   AttentionInputs attention_inputs(const TextBatch& batch, int64_t tokens, ModelCache* cache) const;
 
-  // A fresh decoding cache with one layer cache per layer for the chosen path.
-  ModelCache make_cache(AttentionPath path);
+  // A fresh decoding cache with one layer cache per layer for the chosen path (`options`: the student's latent
+  // cache storage; the teacher takes none).
+  ModelCache make_cache(AttentionPath path, const LatentCacheOptions& options = {});
 
   // HF names relative to the text model: embed_tokens.weight, layers.N..., norm.weight, lm_head.weight.
   void visit(const ParamVisitor& visitor);

@@ -53,11 +53,14 @@ struct GenerateConfig {
 struct ExportConfig {
   std::string format = "hf-mla";
   std::string output = "export";
+  std::string dtype = "auto";
 
   void describe(config::Visitor& v) {
     v.field("format", format, "hf-mla: self-contained HF-style folder; deepseek-v3: DeepSeek-V3 MLA naming",
             config::Constraint::one_of({"hf-mla", "deepseek-v3"}));
     v.field("output", output, "export folder (relative paths are under run.output_dir)");
+    v.field("dtype", dtype, "tensor dtype written: auto (the checkpoint's torch_dtype, else float32), float32, bfloat16 "
+            "or float16", config::Constraint::one_of({"auto", "float32", "bfloat16", "float16"}));
   }
 };
 

@@ -12,4 +12,8 @@ void attach_mla_students(TextModel& model, const std::vector<MlaLayerLayout>& la
     model.layers[i].student = std::make_unique<MlaAttention>(layouts[i], *model.layers[i].self_attn, model.options());
 }
 
+void drop_teacher_key_values(TextModel& model) {
+  for (auto& layer : model.layers) layer.self_attn->drop_key_value_projections();
+}
+
 }  // namespace mha2mla

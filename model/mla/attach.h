@@ -10,4 +10,8 @@ namespace mha2mla {
 
 void attach_mla_students(TextModel& model, const std::vector<MlaLayerLayout>& layouts);
 
+// For an exported (student-only) checkpoint: every layer's teacher keeps q_proj / o_proj (shared with the
+// student) and loses k_proj / v_proj, so loading expects exactly the exported tensors.
+void drop_teacher_key_values(TextModel& model);
+
 }  // namespace mha2mla

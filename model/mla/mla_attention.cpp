@@ -26,17 +26,6 @@ void LatentProjections::visit(const std::string& prefix, const std::string& moda
   v_up.visit(name("v_up_proj"), visitor);
 }
 
-void LatentKvCache::append(const at::Tensor& latent, const at::Tensor& rope_keys, const at::Tensor& image_mask) {
-  latent_.append(latent.unsqueeze(1));
-  rope_keys_.append(rope_keys);
-  image_mask_ = image_mask_.defined() ? at::cat({image_mask_, image_mask}, 1) : image_mask;
-}
-
-int64_t LatentKvCache::bytes() const {
-  int64_t modality_bits = image_mask_.defined() ? image_mask_.numel() : 0;
-  return latent_.bytes() + rope_keys_.bytes() + (modality_bits + 7) / 8;
-}
-
 MlaAttention::MlaAttention(const MlaLayerLayout& layout, const GqaAttention& teacher, const at::TensorOptions& options)
     : layout_(layout) {
   layout_.validate("MLA layer");
@@ -91,15 +80,22 @@ at::Tensor MlaAttention::latent(const at::Tensor& x, const at::Tensor& image_mas
   return c;
 }
 
+std::pair<int64_t, int64_t> MlaAttention::key_latent_span(int64_t width) const {
+  const bool split = layout_.variant == MlaVariant::split && !layout_.identity_down;
+  return split ? std::make_pair(int64_t{0}, width / 2) : std::make_pair(int64_t{0}, width);
+}
+
+std::pair<int64_t, int64_t> MlaAttention::value_latent_span(int64_t width) const {
+  const bool split = layout_.variant == MlaVariant::split && !layout_.identity_down;
+  return split ? std::make_pair(width / 2, width / 2) : std::make_pair(int64_t{0}, width);
+}
+
 std::pair<at::Tensor, at::Tensor> MlaAttention::expand_latent(const at::Tensor& latent, const at::Tensor& image_mask) const {
+  auto [k_offset, k_width] = key_latent_span(latent.size(-1));
+  auto [v_offset, v_width] = value_latent_span(latent.size(-1));
   auto up = [&](const LatentProjections& p) {
-    at::Tensor c_k = latent, c_v = latent;
-    if (layout_.variant == MlaVariant::split && !layout_.identity_down) {
-      const int64_t half = layout_.latent_width() / 2;
-      c_k = latent.narrow(-1, 0, half);
-      c_v = latent.narrow(-1, half, half);
-    }
-    return std::make_pair(p.k_up.forward(c_k), p.v_up.forward(c_v));
+    return std::make_pair(p.k_up.forward(latent.narrow(-1, k_offset, k_width)),
+                          p.v_up.forward(latent.narrow(-1, v_offset, v_width)));
   };
   auto [k_nope, v] = up(text);
   if (layout_.modality_split() && image_mask.defined() && image_mask.any().item<bool>()) {
@@ -146,7 +142,10 @@ at::Tensor MlaAttention::forward(const at::Tensor& x, const AttentionInputs& inp
   at::Tensor image_mask = inputs.image_mask;
   if (cache) {
     auto* latent_cache = static_cast<LatentKvCache*>(cache);
+    const bool decoding = latent_cache->length() > 0;
     latent_cache->append(c, k_rope, image_mask);
+    if (decoding) return o_proj.forward(merge_heads(attend_absorbed(q, *latent_cache, inputs.bias)));
+    // Prefill: attend over what the cache now holds (dequantised if it quantises), decompressed.
     c = latent_cache->latent();
     k_rope = latent_cache->rope_keys();
     image_mask = latent_cache->image_mask();
@@ -157,7 +156,9 @@ at::Tensor MlaAttention::forward(const at::Tensor& x, const AttentionInputs& inp
   return o_proj.forward(merge_heads(attended));
 }
 
-std::unique_ptr<LayerCache> MlaAttention::make_cache() const { return std::make_unique<LatentKvCache>(); }
+std::unique_ptr<LayerCache> MlaAttention::make_cache(const LatentCacheOptions& options) const {
+  return std::make_unique<LatentKvCache>(options);
+}
 
 void MlaAttention::visit(const std::string& prefix, const ParamVisitor& visitor) {
   k_rope_proj.visit(join_name(prefix, "k_rope_proj"), visitor);

@@ -10,12 +10,17 @@
 //
 // m(t) is the token's modality: image tokens use their own down/up projections, text tokens theirs (the
 // `shared` variant has one set). `split` keeps two half-width latents, c_k for keys and c_v for values.
+//
+// With a LatentKvCache, a step that starts from an empty cache (prefill) decompresses the cached latents as
+// above; later steps (decoding) attend without decompressing past tokens (method.md section 6, see
+// attend_absorbed in mla_absorbed.cpp).
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "model/attention.h"
+#include "model/mla/latent_kv_cache.h"
 #include "model/mla/mla_layout.h"
 
 namespace mha2mla {
@@ -30,21 +35,6 @@ struct LatentProjections {
   void visit(const std::string& prefix, const std::string& modality, const ParamVisitor& visitor);
 };
 
-// The decoding cache of one converted layer: latents, RoPE keys and each token's modality.
-class LatentKvCache final : public LayerCache {
- public:
-  void append(const at::Tensor& latent, const at::Tensor& rope_keys, const at::Tensor& image_mask);
-  at::Tensor latent() const { return latent_.view().squeeze(1); }   // [B, S, d_c]
-  at::Tensor rope_keys() const { return rope_keys_.view(); }        // [B, kv_heads, S, rope_dims]
-  at::Tensor image_mask() const { return image_mask_; }             // [B, S] bool
-  int64_t length() const override { return rope_keys_.length(); }
-  int64_t bytes() const override;
-
- private:
-  GrowingBuffer latent_, rope_keys_;
-  at::Tensor image_mask_;
-};
-
 class MlaAttention final : public AttentionBlock {
  public:
   // q_proj and o_proj share the teacher's weight tensors (frozen parts exist once); the rest is allocated
@@ -52,7 +42,7 @@ class MlaAttention final : public AttentionBlock {
   MlaAttention(const MlaLayerLayout& layout, const GqaAttention& teacher, const at::TensorOptions& options);
 
   at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) override;
-  std::unique_ptr<LayerCache> make_cache() const override;
+  std::unique_ptr<LayerCache> make_cache(const LatentCacheOptions& options) const override;
   // The student's own tensors only (k_rope_proj, latent projections, up biases, LoRA adapters).
   void visit(const std::string& prefix, const ParamVisitor& visitor) override;
 
@@ -63,6 +53,9 @@ class MlaAttention final : public AttentionBlock {
   std::pair<at::Tensor, at::Tensor> expand_latent(const at::Tensor& latent, const at::Tensor& image_mask) const;
   // Queries reordered per head to [R dims (rotated), NoPE dims]: [B, heads, T, head_dim].
   at::Tensor queries(const at::Tensor& x, const AttentionInputs& inputs) const;
+  // Attention of queries q [B, heads, T, head_dim] over everything `cache` holds, with absorbed up-projections
+  // (no past token is decompressed); bias [B, 1, T, S]. Returns [B, heads, T, head_dim] (before o_proj).
+  at::Tensor attend_absorbed(const at::Tensor& q, const LatentKvCache& cache, const at::Tensor& bias) const;
 
   const MlaLayerLayout& layout() const { return layout_; }
 
@@ -74,6 +67,9 @@ class MlaAttention final : public AttentionBlock {
 
  private:
   const LatentProjections& projections(bool image_tokens) const;
+  // Where c_k and c_v sit in a cached latent row: (offset, width) each (split: two halves; else the whole row).
+  std::pair<int64_t, int64_t> key_latent_span(int64_t width) const;
+  std::pair<int64_t, int64_t> value_latent_span(int64_t width) const;
   at::Tensor rope_tables_for_keys(const at::Tensor& table) const;  // [B, T, d] -> [B, kv_heads, T, r]
 
   MlaLayerLayout layout_;

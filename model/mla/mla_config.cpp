@@ -29,7 +29,7 @@ std::vector<MlaLayerLayout> MlaConfig::layouts(const DecoderConfig& decoder) con
 nlohmann::json to_json(const MlaConfig& c) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& pairs : c.rope_pairs) layers.push_back({{"rope_pairs", pairs}});
-  return {{"version", 1},
+  nlohmann::json block = {{"version", 1},
           {"rope_dims", c.rope_dims},
           {"latent_rank", c.latent_rank},
           {"strategy", c.strategy},
@@ -37,6 +37,8 @@ nlohmann::json to_json(const MlaConfig& c) {
           {"init", c.init},
           {"stage", c.partial_rope_only ? "partial_rope" : "mla"},
           {"layers", layers}};
+  if (c.student_only) block["student_only"] = true;
+  return block;
 }
 
 MlaConfig mla_config_from_json(const nlohmann::json& block, const std::string& source) {
@@ -56,6 +58,7 @@ MlaConfig mla_config_from_json(const nlohmann::json& block, const std::string& s
     std::string stage = block.value("stage", "mla");
     if (stage != "mla" && stage != "partial_rope") fail("{}: mla.stage '{}': expected mla or partial_rope", source, stage);
     c.partial_rope_only = stage == "partial_rope";
+    c.student_only = block.value("student_only", false);
     for (const auto& layer : get("layers")) c.rope_pairs.push_back(layer.at("rope_pairs").get<std::vector<std::vector<int64_t>>>());
   } catch (const nlohmann::json::exception& e) {
     fail("{}: malformed mla block: {}", source, e.what());

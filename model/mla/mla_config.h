@@ -4,7 +4,8 @@
 //   "mla": {
 //     "version": 1, "rope_dims": 32, "latent_rank": 32, "strategy": "mkl", "variant": "joint",
 //     "init": "activation_svd", "stage": "mla",            // "partial_rope": stage 1, no latent
-//     "layers": [ {"rope_pairs": [[0, 3, ...], [1, 2, ...]]}, ... ]   // per layer, per KV head
+//     "layers": [ {"rope_pairs": [[0, 3, ...], [1, 2, ...]]}, ... ],  // per layer, per KV head
+//     "student_only": true      // optional: an export (model/export/) without the teacher's k_proj / v_proj
 //   }
 #pragma once
 
@@ -26,6 +27,7 @@ struct MlaConfig {
   MlaVariant variant = MlaVariant::joint;
   std::string init;
   bool partial_rope_only = false;   // stage 1: partial RoPE at full rank, the latent is the layer input
+  bool student_only = false;        // exported: the layers hold the student attention without the teacher's k/v
   std::vector<std::vector<std::vector<int64_t>>> rope_pairs;  // [layer][kv_head][rope_dims / 2]
 
   // One layout per layer for a decoder with this many heads (all of them: no tensor parallelism here).

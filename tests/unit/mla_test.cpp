@@ -265,12 +265,12 @@ TEST(Mla, CacheBytesFollowTheFormula) {
   EXPECT_EQ(mla_cache_elements(layout), 2 * (4 + 8));
   EXPECT_EQ(teacher_cache_elements(2, 16), 64);
   MlaAttention student(layout, *model.layers[0].self_attn, model.options());
-  auto cache = student.make_cache();
+  auto cache = student.make_cache(LatentCacheOptions{});
   Batch batch = random_batch(model, 3, 5, 6);
   AttentionInputs in = model.attention_inputs(batch.text, 5, nullptr);
   student.forward(batch.x, in, cache.get());
-  const int64_t tokens = 3 * 5, element = 8;  // float64
-  EXPECT_EQ(cache->bytes(), tokens * mla_cache_elements(layout) * element + (tokens + 7) / 8);
+  const int64_t tokens = 3 * 5, element = 8;  // float64; modality bits packed per batch row: 3 rows x 1 byte
+  EXPECT_EQ(cache->bytes(), tokens * mla_cache_elements(layout) * element + 3 * ((5 + 7) / 8));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@ const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> commands = {
       calibrate_command(),
       convert_command(),
+      export_command(),
       info_command(),
       make_tiny_command(),
       make_data_command(),

@@ -7,6 +7,7 @@ namespace mha2mla::cli {
 
 CommandSpec calibrate_command();
 CommandSpec convert_command();
+CommandSpec export_command();
 CommandSpec info_command();
 CommandSpec make_data_command();
 CommandSpec make_tiny_command();
