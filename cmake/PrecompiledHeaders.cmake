@@ -12,6 +12,9 @@ function(mha2mla_precompiled_aten target)
   if(target STREQUAL "mha2mla_lib")
     target_precompile_headers(mha2mla_lib PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:<ATen/ATen.h$<ANGLE-R>>")
   else()
+    # The header was compiled with the library's -fPIC; GCC ignores it for -fPIE code, which executables get by
+    # default. Position-independent code links into executables just as well.
+    target_compile_options(${target} PRIVATE -fPIC)
     target_precompile_headers(${target} REUSE_FROM mha2mla_lib)
   endif()
 endfunction()
