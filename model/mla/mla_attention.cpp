@@ -211,8 +211,17 @@ void MlaAttention::visit(const std::string& prefix, const ParamVisitor& visitor)
   }
   text.visit(prefix, layout_.modality_split() ? "text" : "shared", visitor);
   if (layout_.modality_split()) image.visit(prefix, "image", visitor);
-  q_proj.visit_lora(join_name(prefix, "q_proj"), visitor);
-  o_proj.visit_lora(join_name(prefix, "o_proj"), visitor);
+  // q_proj / o_proj: the student's own copies whole (with their adapters), else only the adapters on the shared ones.
+  if (own_q_proj) {
+    q_proj.visit(join_name(prefix, "student_q_proj"), visitor);
+  } else {
+    q_proj.visit_lora(join_name(prefix, "q_proj"), visitor);
+  }
+  if (own_o_proj) {
+    o_proj.visit(join_name(prefix, "student_o_proj"), visitor);
+  } else {
+    o_proj.visit_lora(join_name(prefix, "o_proj"), visitor);
+  }
 }
 
 }  // namespace mha2mla
