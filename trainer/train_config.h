@@ -109,8 +109,9 @@ struct TrainConfig {
     v.field("mode", mode, "distillation: local (teacher-forced layer inputs) or global (student's own forward)",
             config::Constraint::one_of({"local", "global"}));
     v.field("trainable", trainable,
-            "default: latent projections + LoRA; stage1/stage2: the paper's sets; full: everything",
-            config::Constraint::one_of({"default", "stage1", "stage2", "full"}));
+            "default: latent projections + LoRA; stage1/stage2: the paper's sets; full: everything; "
+            "language: everything but the vision tower and projector (sft)",
+            config::Constraint::one_of({"default", "stage1", "stage2", "full", "language"}));
     v.field("init_from", init_from, "checkpoint folder the run starts from; default: convert.output (sft: model.path)");
     v.field("output", output, "trained checkpoint folder (relative paths are under run.output_dir)");
     v.field("steps", steps, "optimizer steps", config::Constraint::at_least(1));

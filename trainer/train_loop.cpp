@@ -88,8 +88,9 @@ int run_training(const Recipe& recipe, dist::DistributedRuntime& runtime) {
     // Shared tensors the preset trains become the student's own first, so that LoRA and training see the copies.
     give_preset_copies(*model, train);
     attach_lora(*model, train.lora, static_cast<uint64_t>(recipe.model.seed));
-  } else if (train.trainable != "full") {
-    fail("train.stage = sft trains the original model: set train.trainable = full (got {})", train.trainable);
+  } else if (train.trainable != "full" && train.trainable != "language") {
+    fail("train.stage = sft trains the original model: set train.trainable = full or language (got {})",
+         train.trainable);
   }
   std::vector<TrainableParameter> trainable = select_trainable(*model, train);
   std::vector<ParamRef> refs = as_refs(*model, trainable);

@@ -96,7 +96,8 @@ void give_preset_copies(Model& model, const TrainConfig& train) {
 
 std::vector<TrainableParameter> select_trainable(Model& model, const TrainConfig& train) {
   const std::string& preset = train.trainable;
-  if (preset != "full" && !model.mla)
+  const bool original_model_preset = preset == "full" || preset == "language";
+  if (!original_model_preset && !model.mla)
     fail_with_hint("convert the model first (`mha2mla convert`), or train the original model with train.stage=sft",
                    "train.trainable = {} trains the converted attention, but {} has none", preset, model.source);
   std::vector<TrainableParameter> chosen;
@@ -105,6 +106,9 @@ std::vector<TrainableParameter> select_trainable(Model& model, const TrainConfig
     std::string group;
     if (preset == "full") {
       group = "all";
+    } else if (preset == "language") {
+      // The vision tower and projector stay as they are (LLaVA's recipe for the language stage).
+      if (!starts_with(name, "vision.") && !starts_with(name, "projector.")) group = "language";
     } else if (is_lora(name)) {
       group = "lora";
     } else if (preset == "default" && is_latent_projection(name)) {

@@ -8,7 +8,8 @@ RmsNorm::RmsNorm(int64_t hidden, double eps_, const at::TensorOptions& options)
     : weight(at::ones({hidden}, options)), eps(eps_) {}
 
 at::Tensor RmsNorm::forward(const at::Tensor& x) const {
-  at::Tensor x32 = x.to(at::kFloat);
+  // HF computes the statistics in float32 for the half types and float32; float64 stays float64 (oracle runs).
+  at::Tensor x32 = x.to(at::promote_types(x.scalar_type(), at::kFloat));
   at::Tensor normed = x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return weight * normed.to(x.scalar_type());
 }

@@ -72,8 +72,9 @@ at::Tensor QwenVisionTower::block_forward(const QwenVisionBlock& block, const at
   const int64_t S = x.size(0), H = config_.num_heads, d = config_.head_dim();
   at::Tensor h = windowed() ? block.norm1.forward(x) : block.layer_norm1.forward(x);
   at::Tensor qkv = block.qkv.forward(h).view({S, 3, H, d});
-  // apply_rotary_pos_emb_vision works in float32 whatever the model dtype; q and k turn together.
-  at::Tensor qk = qkv.narrow(1, 0, 2).to(at::kFloat);  // [S, 2, H, d]
+  // apply_rotary_pos_emb_vision works in float32 for the half types and float32 (float64 stays float64, so a float64
+  // model is float64 throughout, as the gradient checks need); q and k turn together.
+  at::Tensor qk = qkv.narrow(1, 0, 2).to(at::promote_types(x.scalar_type(), at::kFloat));  // [S, 2, H, d]
   const int64_t half = d / 2;
   at::Tensor rotated = at::cat({qk.narrow(-1, half, half).neg(), qk.narrow(-1, 0, half)}, -1);
   qk = (qk * cos.view({S, 1, 1, d})).add_(rotated.mul_(sin.view({S, 1, 1, d}))).to(x.scalar_type());

@@ -5,6 +5,9 @@
 
 #include <ATen/ATen.h>
 
+#include "model/model.h"
+#include "model/random_init.h"
+#include "model/tiny/make_tiny.h"
 #include "tests/unit/converted_model.h"
 #include "tests/unit/test_support.h"
 #include "trainer/trainable.h"
@@ -84,6 +87,25 @@ TEST(Trainable, StageTwoIsEveryAttentionWeightAndNorm) {
   auto& layer = model->text->layers[0];
   EXPECT_FALSE(layer.self_attn->q_proj.weight.requires_grad());
   EXPECT_FALSE(layer.input_layernorm.weight.requires_grad());
+}
+
+TEST(Trainable, LanguageIsEveryTensorButTheVisionTowerAndProjector) {
+  for (const std::string arch : {"qwen2_5_vl", "llava"}) {
+    auto model = build_model(tiny_config(arch), ModelLoadOptions{});
+    init_random([&](const ParamVisitor& v) { model->visit(v); }, 3);
+    TrainConfig train;
+    train.stage = "sft";
+    train.trainable = "language";
+    train.lora.rank = 0;
+    std::set<std::string> expected;
+    int vision = 0;
+    model->visit([&](ParamRef& ref) {
+      if (ref.name.rfind("text.", 0) == 0 || ref.name.rfind("lm_head.", 0) == 0) expected.insert(ref.name);
+      if (ref.name.rfind("vision.", 0) == 0 || ref.name.rfind("projector.", 0) == 0) ++vision;
+    });
+    EXPECT_GT(vision, 0) << arch;
+    EXPECT_EQ(chosen_names(*model, train), expected) << arch;
+  }
 }
 
 }  // namespace
