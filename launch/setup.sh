@@ -21,9 +21,12 @@ PACKAGES=(
   libsentencepiece-dev sentencepiece libarchive-dev libbenchmark-dev
   # Python oracles and baselines run on Debian's own python3 with torch 1.13
   python3 python3-torch python3-numpy python3-pil
-  # the tokenizer reference (Hugging Face's Node binding) comes from npm
-  nodejs npm
 )
+# The tokenizer reference (Hugging Face's Node binding) comes from npm. Machines that already have Node.js from
+# another source (NodeSource's nodejs bundles npm) keep it: Debian's npm package conflicts with that nodejs.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for package in "${PACKAGES[@]}"; do

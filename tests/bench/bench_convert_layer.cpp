@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     if (flag == "--threads") threads = std::stoi(argv[i + 1]);
     if (flag == "--eigen") eigen = std::stoi(argv[i + 1]) != 0;
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // line by line: a long run shows its progress
   at::set_num_threads(threads);
   Eigen::setNbThreads(threads);
   const int64_t d = 4096, heads = 32, kv = 8, head_dim = 128, r = 32, d_kv = 32;
