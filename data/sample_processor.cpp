@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "data/bad_sample.h"
+#include "data/generation_prompt.h"
 #include "data/image/image_decode.h"
 #include "data/readers/sample_parser.h"
 
@@ -53,28 +54,13 @@ SampleProcessor::PreparedImage SampleProcessor::prepare_image(const ImageSource&
 }
 
 void SampleProcessor::preprocess(const image::RgbImage& decoded, PreparedImage& out) const {
-  switch (spec_.vision) {
-    case VisionFamily::kLlava:
-      out.pixel_values = image::preprocess_clip(decoded, spec_.clip);
-      out.features = spec_.llava_image_features;
-      break;
-    case VisionFamily::kLlavaNext: {
-      image::LlavaNextImage next = image::preprocess_llava_next(decoded, spec_.llava_next);
-      out.pixel_values = next.pixel_values;
-      out.size = {next.image_size.height, next.image_size.width};
-      out.features = next.num_image_tokens;
-      break;
-    }
-    case VisionFamily::kQwenVl: {
-      image::Qwen2VlImage qwen = image::preprocess_qwen2_vl(decoded, spec_.qwen);
-      out.pixel_values = qwen.pixel_values;
-      out.grid_thw = {qwen.grid_thw[0], qwen.grid_thw[1], qwen.grid_thw[2]};
-      out.features = qwen.num_image_tokens;
-      break;
-    }
-    case VisionFamily::kNone:
-      throw BadSampleError(BadReason::kImagesUnsupported, "the sample has images but the model is text-only");
-  }
+  if (spec_.vision == VisionFamily::kNone)
+    throw BadSampleError(BadReason::kImagesUnsupported, "the sample has images but the model is text-only");
+  ModelImage image = prepare_model_image(decoded, spec_);
+  out.pixel_values = image.pixel_values;
+  out.grid_thw = image.grid_thw;
+  out.size = image.size;
+  out.features = image.features;
 }
 
 ProcessedSample SampleProcessor::process(const Record& record) const {

@@ -7,7 +7,9 @@ namespace mha2mla::cli {
 
 CommandSpec calibrate_command();
 CommandSpec convert_command();
+CommandSpec eval_command();
 CommandSpec export_command();
+CommandSpec generate_command();
 CommandSpec info_command();
 CommandSpec make_data_command();
 CommandSpec make_tiny_command();
