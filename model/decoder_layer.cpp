@@ -14,9 +14,14 @@ AttentionBlock& DecoderLayer::attention(AttentionPath path) {
   return *self_attn;
 }
 
+const RmsNorm& DecoderLayer::attention_norm(AttentionPath path) const {
+  return path == AttentionPath::student && student_input_layernorm.weight.defined() ? student_input_layernorm
+                                                                                     : input_layernorm;
+}
+
 at::Tensor DecoderLayer::forward(const at::Tensor& x, const AttentionInputs& inputs, AttentionPath path,
                                  LayerCache* cache, int64_t index, const LayerObserver& observer) {
-  at::Tensor normed = input_layernorm.forward(x);
+  at::Tensor normed = attention_norm(path).forward(x);
   at::Tensor attended = attention(path).forward(normed, inputs, cache);
   if (observer) observer(index, normed, attended);
   at::Tensor h = x + attended;
@@ -27,6 +32,8 @@ void DecoderLayer::visit(const std::string& prefix, const ParamVisitor& visitor)
   input_layernorm.visit(join_name(prefix, "input_layernorm"), visitor);
   self_attn->visit(join_name(prefix, "self_attn"), visitor);
   if (student) student->visit(join_name(prefix, "self_attn"), visitor);
+  if (student_input_layernorm.weight.defined())
+    student_input_layernorm.visit(join_name(prefix, "student_input_layernorm"), visitor);
   post_attention_layernorm.visit(join_name(prefix, "post_attention_layernorm"), visitor);
   mlp.visit(join_name(prefix, "mlp"), visitor);
 }

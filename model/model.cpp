@@ -11,6 +11,7 @@
 #include "model/io/safetensors_writer.h"
 #include "model/io/tensor_io.h"
 #include "model/mla/attach.h"
+#include "model/mla/student_copies.h"
 #include "model/vlm/multimodal_prepare.h"
 #include "model/vlm/vision_encoder.h"
 
@@ -84,6 +85,8 @@ void Model::attach_mla(const MlaConfig& mla_config) {
   attach_mla_students(*text, mla_config.layouts(text->config()));
   if (mla_config.student_only) drop_teacher_key_values(*text);
   mla = mla_config;
+  if (!mla->student_copies.empty()) give_student_copies(*text, *mla, mla->student_copies);
+  give_student_adapters(*text, mla->lora);
 }
 
 PreparedInputs Model::prepare(const MultimodalBatch& batch) const {

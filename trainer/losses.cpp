@@ -15,23 +15,54 @@ at::Tensor valid_tokens(const PreparedInputs& inputs) {
              : at::ones({B, T}, at::TensorOptions().dtype(at::kBool).device(inputs.embeddings.device()));
 }
 
-// Teacher pass without gradients: each layer's attention input and output, and the final hidden states.
+// Teacher pass without gradients: each layer's attention input (normed) and output, the attention inputs (rotary
+// tables, bias) the students reuse, the raw layer inputs when a student normalises them with its own norm, and the
+// final hidden states when the KL term needs the teacher's logits. Without them the pass stops after the last
+// layer's attention: its MLP and the final norm feed nothing.
 struct TeacherTrace {
-  std::vector<at::Tensor> inputs, outputs;
+  AttentionInputs attention;
+  std::vector<at::Tensor> inputs, outputs, layer_inputs;
   at::Tensor hidden;
 };
 
-TeacherTrace trace_teacher(Model& model, const PreparedInputs& in) {
+bool students_have_own_norms(const Model& model) {
+  for (const auto& layer : model.text->layers)
+    if (layer.student_input_layernorm.weight.defined()) return true;
+  return false;
+}
+
+TeacherTrace trace_teacher(Model& model, const PreparedInputs& in, bool need_hidden) {
   at::NoGradGuard no_grad;
   TeacherTrace trace;
-  ForwardOptions options;
-  options.path = AttentionPath::teacher;
-  options.observer = [&](int64_t, const at::Tensor& x, const at::Tensor& o) {
+  TextModel& text = *model.text;
+  trace.attention = text.attention_inputs(in.text, in.embeddings.size(1), nullptr);
+  const bool keep_layer_inputs = students_have_own_norms(model);
+  auto observe = [&](int64_t, const at::Tensor& x, const at::Tensor& o) {
     trace.inputs.push_back(x);
     trace.outputs.push_back(o);
   };
-  trace.hidden = model.text->forward(in.embeddings, in.text, options);
+  at::Tensor h = in.embeddings;
+  const size_t layers = text.layers.size();
+  for (size_t l = 0; l < layers; ++l) {
+    DecoderLayer& layer = text.layers[l];
+    if (keep_layer_inputs) trace.layer_inputs.push_back(h);
+    if (l + 1 == layers && !need_hidden) {
+      at::Tensor x = layer.attention_norm(AttentionPath::teacher).forward(h);
+      observe(static_cast<int64_t>(l), x, layer.attention(AttentionPath::teacher).forward(x, trace.attention, nullptr));
+      break;
+    }
+    h = layer.forward(h, trace.attention, AttentionPath::teacher, nullptr, static_cast<int64_t>(l), observe);
+  }
+  if (need_hidden) trace.hidden = text.norm.forward(h);
   return trace;
+}
+
+// What student attention l sees in local mode: the teacher's layer input, normed by the student's own norm when it
+// has one (stage-1 / stage-2 training), else the teacher's normed input itself.
+at::Tensor student_attention_input(Model& model, const TeacherTrace& trace, size_t l) {
+  const DecoderLayer& layer = model.text->layers[l];
+  return layer.student_input_layernorm.weight.defined() ? layer.student_input_layernorm.forward(trace.layer_inputs[l])
+                                                        : trace.inputs[l];
 }
 
 at::ScalarType accumulation_type(const at::Tensor& t) { return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
@@ -75,7 +106,7 @@ LossValues loss_and_backward(Model& model, const PreparedInputs& in, const at::T
   const bool ce = sft || w.ce > 0;
 
   TeacherTrace teacher;
-  if (activation || kl) teacher = trace_teacher(model, in);
+  if (activation || kl) teacher = trace_teacher(model, in, kl);
 
   // Normalisers of the whole data-parallel batch: [valid tokens, supervised positions, teacher energy per layer].
   std::vector<double> normalisers = {static_cast<double>(values.tokens), static_cast<double>(supervised_positions(labels))};
@@ -95,11 +126,11 @@ LossValues loss_and_backward(Model& model, const PreparedInputs& in, const at::T
   // Local activation distillation: each student attention on the teacher's layer input; backward per layer so
   // that only one layer's graph is alive at a time.
   if (activation && train.mode == "local") {
-    AttentionInputs attention = model.text->attention_inputs(in.text, in.embeddings.size(1), nullptr);
     double sum = 0;
     for (int64_t l = 0; l < layers; ++l) {
       const auto index = static_cast<size_t>(l);
-      at::Tensor o = model.text->layers[index].attention(AttentionPath::student).forward(teacher.inputs[index], attention, nullptr);
+      at::Tensor o = model.text->layers[index].attention(AttentionPath::student)
+                         .forward(student_attention_input(model, teacher, index), teacher.attention, nullptr);
       at::Tensor layer_loss = masked_squared_norm(o - teacher.outputs[index], valid) / layer_energy(l);
       (layer_loss * (w.activation * scale / static_cast<double>(layers))).backward();
       values.layer_activation_error.push_back(layer_loss.item<double>());
@@ -160,12 +191,12 @@ LossValues evaluate_losses(Model& model, const PreparedInputs& in, const at::Ten
   LossValues values;
   at::Tensor valid = valid_tokens(in);
   values.tokens = valid.sum().item<int64_t>();
-  if (model.mla) {
-    TeacherTrace teacher = trace_teacher(model, in);
-    AttentionInputs attention = model.text->attention_inputs(in.text, in.embeddings.size(1), nullptr);
+  if (model.mla && !model.mla->student_only) {  // an hf-mla export has no teacher to compare with
+    TeacherTrace teacher = trace_teacher(model, in, false);
     double sum = 0;
     for (size_t l = 0; l < model.text->layers.size(); ++l) {
-      at::Tensor o = model.text->layers[l].attention(AttentionPath::student).forward(teacher.inputs[l], attention, nullptr);
+      at::Tensor o = model.text->layers[l].attention(AttentionPath::student)
+                         .forward(student_attention_input(model, teacher, l), teacher.attention, nullptr);
       values.layer_activation_error.push_back(relative_squared_error(o, teacher.outputs[l], valid).item<double>());
       sum += values.layer_activation_error.back();
     }

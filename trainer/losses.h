@@ -43,7 +43,8 @@ LossValues loss_and_backward(Model& model, const PreparedInputs& inputs, const a
                              const TrainConfig& train, double scale, const SumAcrossRanks& sum_across_ranks = {});
 
 // The same quantities without gradients, for evaluation: per-layer activation error of the student against the
-// teacher (teacher-forced, as in local mode), and the student's CE on `labels`.
+// teacher (teacher-forced, as in local mode; not for an hf-mla export, which has no teacher), and the student's CE
+// on `labels` (the original model's when not converted or train.stage = sft).
 LossValues evaluate_losses(Model& model, const PreparedInputs& inputs, const at::Tensor& labels, const TrainConfig& train);
 
 // Masked squared-error ratio sum ||a - b||^2 / sum ||b||^2 over tokens where `valid` [B, T] is true.

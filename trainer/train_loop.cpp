@@ -73,6 +73,16 @@ int run_training(const Recipe& recipe, dist::DistributedRuntime& runtime) {
     if (!model->mla)
       fail_with_hint("run `mha2mla convert` first, or set train.stage=sft to train the original model",
                      "train.stage = {} needs a converted checkpoint, but {} has no mla block", train.stage, init_folder);
+    if (train.stage == "stage1" && !model->mla->partial_rope_only)
+      fail_with_hint("convert with convert.stage=partial_rope for stage 1, or set train.stage=stage2 / one_stage",
+                     "train.stage = stage1 trains a partial-RoPE (stage-1) conversion, but {} holds a low-rank MLA "
+                     "conversion (latent_rank {})", init_folder, model->mla->latent_rank);
+    if (train.stage == "stage2" && model->mla->partial_rope_only)
+      fail_with_hint("convert the stage-1 result to MLA first (convert.stage=mla with model.path = the stage-1 output)",
+                     "train.stage = stage2 trains the low-rank MLA student, but {} is a stage-1 (partial_rope) "
+                     "conversion", init_folder);
+    // Shared tensors the preset trains become the student's own first, so that LoRA and training see the copies.
+    give_preset_copies(*model, train);
     attach_lora(*model, train.lora, static_cast<uint64_t>(recipe.model.seed));
   } else if (train.trainable != "full") {
     fail("train.stage = sft trains the original model: set train.trainable = full (got {})", train.trainable);

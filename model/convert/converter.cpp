@@ -78,6 +78,10 @@ ConversionReport convert_to_mla(Model& model, const ConversionOptions& options, 
   mla.variant = parse_mla_variant(options.variant);
   mla.init = options.partial_rope_only ? "none" : options.init;
   mla.partial_rope_only = options.partial_rope_only;
+  // Copies stage 1 trained (its own q_proj, o_proj, input norm) stay the student's own in stage 2, and so do its
+  // LoRA adapters.
+  if (from_stage_one) mla.student_copies = model.mla->student_copies;
+  if (from_stage_one) mla.lora = model.mla->lora;  // the stage-1 adapters on q_proj / o_proj, as trained
   for (int64_t l = 0; l < decoder.layers; ++l) {
     if (from_stage_one) {
       // Stage 2 keeps the pairs stage 1 trained with.
@@ -112,7 +116,7 @@ ConversionReport convert_to_mla(Model& model, const ConversionOptions& options, 
       if (!held_out.text.defined()) held_out = fit;
     }
     auto& student = static_cast<MlaAttention&>(*layer.student);
-    if (from_stage_one) {  // the student's own trained q_proj / o_proj carry over
+    if (from_stage_one) {  // the stage-1 student's q_proj / o_proj (its own copies, or the shared ones + LoRA) carry over
       student.q_proj = source.q_proj;
       student.o_proj = source.o_proj;
     }

@@ -94,7 +94,7 @@ double latent_norm_bound(Model& model) {
   double bound = 0;
   for (size_t l = 0; l < model.text->layers.size(); ++l) {
     at::Tensor down = text_down(student_of(model, l)).to(at::kDouble);
-    at::Tensor gain = model.text->layers[l].input_layernorm.weight.to(at::kDouble);
+    at::Tensor gain = model.text->layers[l].attention_norm(AttentionPath::student).weight.to(at::kDouble);
     const double sigma = at::linalg_svdvals(down * gain.unsqueeze(0)).max().item<double>();
     bound = std::max(bound, sigma * std::sqrt(static_cast<double>(down.size(1))));
   }
@@ -257,7 +257,7 @@ void export_deepseek_v3(Model& model, const std::string& folder, const ExportOpt
     put(prefix + "mlp.gate_proj.weight", to_out(layer.mlp.gate_proj.merged_weight()));
     put(prefix + "mlp.up_proj.weight", to_out(layer.mlp.up_proj.merged_weight()));
     put(prefix + "mlp.down_proj.weight", to_out(layer.mlp.down_proj.merged_weight()));
-    put(prefix + "input_layernorm.weight", layer.input_layernorm.weight);
+    put(prefix + "input_layernorm.weight", layer.attention_norm(AttentionPath::student).weight);
     put(prefix + "post_attention_layernorm.weight", layer.post_attention_layernorm.weight);
   }
   put("model.embed_tokens.weight", model.text->embed_tokens);

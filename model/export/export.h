@@ -1,7 +1,8 @@
 // Shipping a converted model (docs/export.md documents both formats tensor by tensor).
 //
 //   hf-mla       the mha2mla folder without the teacher: config.json with its `mla` block (student_only), the
-//                original tensors the student uses under the checkpoint's hub names, the MLA tensors, LoRA merged
+//                original tensors the student uses under the checkpoint's hub names (its own trained copies of
+//                q_proj / o_proj / input_layernorm in their place, when it has them), the MLA tensors, LoRA merged
 //                into the weights they adapt, tokenizer / processor files. load_model() reads it back.
 //   deepseek-v3  DeepSeek-V3's MLA naming (model_type deepseek_v3, every layer dense), for the converted models
 //                that format expresses exactly; any other is refused with the reasons.

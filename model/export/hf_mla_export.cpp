@@ -25,8 +25,8 @@ std::map<std::string, const Linear*> adaptable_linears(Model& model) {
     auto& layer = model.text->layers[l];
     auto name = [&](const std::string& suffix) { return hf::text_layer_name(static_cast<int64_t>(l), suffix); };
     auto& student = static_cast<MlaAttention&>(*layer.student);
-    linears[name("self_attn.q_proj")] = &student.q_proj;
-    linears[name("self_attn.o_proj")] = &student.o_proj;
+    linears[name(student.own_q_proj ? "self_attn.student_q_proj" : "self_attn.q_proj")] = &student.q_proj;
+    linears[name(student.own_o_proj ? "self_attn.student_o_proj" : "self_attn.o_proj")] = &student.o_proj;
     linears[name("self_attn.k_rope_proj")] = &student.k_rope_proj;
     linears[name("mlp.gate_proj")] = &layer.mlp.gate_proj;
     linears[name("mlp.up_proj")] = &layer.mlp.up_proj;
@@ -42,6 +42,25 @@ bool is_lora_tensor(const std::string& name) {
 bool is_teacher_key_value(const std::string& name) {
   auto layer = hf::parse_text_layer_name(name);
   return layer && (starts_with(layer->second, "self_attn.k_proj.") || starts_with(layer->second, "self_attn.v_proj."));
+}
+
+// The student's own copies (model/mla/student_copies.h) replace the teacher's tensors of the same role: the export
+// has no teacher, so they take the teacher's names. Returns the exported name, or "" for a tensor left out.
+std::string exported_name(Model& model, const std::string& name) {
+  auto layer = hf::parse_text_layer_name(name);
+  if (!layer) return name;
+  static const std::pair<const char*, const char*> kCopies[] = {{"self_attn.student_q_proj.", "self_attn.q_proj."},
+                                                                {"self_attn.student_o_proj.", "self_attn.o_proj."},
+                                                                {"student_input_layernorm.", "input_layernorm."}};
+  const DecoderLayer& decoder = model.text->layers[static_cast<size_t>(layer->first)];
+  const auto& student = static_cast<const MlaAttention&>(*decoder.student);
+  const bool owned[] = {student.own_q_proj, student.own_o_proj, decoder.student_input_layernorm.weight.defined()};
+  for (size_t i = 0; i < 3; ++i) {
+    const std::string copy = kCopies[i].first, shared = kCopies[i].second;
+    if (starts_with(layer->second, copy)) return hf::text_layer_name(layer->first, shared + layer->second.substr(copy.size()));
+    if (owned[i] && starts_with(layer->second, shared)) return "";  // the teacher's: superseded by the copy
+  }
+  return name;
 }
 
 }  // namespace
@@ -67,6 +86,8 @@ void export_hf_mla(Model& model, const std::string& folder, const ExportOptions&
   ensure_directory(folder);
   MlaConfig mla = *model.mla;
   mla.student_only = true;
+  mla.student_copies.clear();  // written under the teacher's names below
+  mla.lora = MlaLora{};        // merged into the weights below
   nlohmann::json config = hf::to_json(model.config);
   config["mla"] = to_json(mla);
   config["torch_dtype"] = torch_dtype_name(options.dtype);
@@ -79,6 +100,8 @@ void export_hf_mla(Model& model, const std::string& folder, const ExportOptions&
   writer.set_metadata("format", "pt");
   model.visit([&](ParamRef& ref) {
     if (is_teacher_key_value(ref.name)) return;
+    const std::string exported = exported_name(model, ref.name);
+    if (exported.empty()) return;
     if (is_lora_tensor(ref.name)) {
       std::string prefix = ref.name.substr(0, ref.name.rfind(".lora_"));
       if (!linears.count(prefix)) unmerged.push_back(ref.name);
@@ -92,7 +115,7 @@ void export_hf_mla(Model& model, const std::string& folder, const ExportOptions&
         merged.insert(it->first);
       }
     }
-    io::add_tensor(writer, hf::canonical_to_hub(model.config.model_type, model.naming, ref.name), tensor.to(options.dtype));
+    io::add_tensor(writer, hf::canonical_to_hub(model.config.model_type, model.naming, exported), tensor.to(options.dtype));
   });
   if (!unmerged.empty())
     fail("{}: cannot merge the LoRA adapter {} (the export merges adapters on q_proj, o_proj, k_rope_proj and the MLP)",

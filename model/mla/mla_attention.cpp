@@ -168,11 +168,16 @@ void MlaAttention::visit(const std::string& prefix, const ParamVisitor& visitor)
   }
   text.visit(prefix, layout_.modality_split() ? "text" : "shared", visitor);
   if (layout_.modality_split()) image.visit(prefix, "image", visitor);
-  if (q_proj.lora.defined()) {
+  // q_proj / o_proj: the student's own copies whole (with their adapters), else only the adapters on the shared ones.
+  if (own_q_proj) {
+    q_proj.visit(join_name(prefix, "student_q_proj"), visitor);
+  } else if (q_proj.lora.defined()) {
     visit_full(visitor, join_name(prefix, "q_proj.lora_A.weight"), q_proj.lora.a);
     visit_full(visitor, join_name(prefix, "q_proj.lora_B.weight"), q_proj.lora.b);
   }
-  if (o_proj.lora.defined()) {
+  if (own_o_proj) {
+    o_proj.visit(join_name(prefix, "student_o_proj"), visitor);
+  } else if (o_proj.lora.defined()) {
     visit_full(visitor, join_name(prefix, "o_proj.lora_A.weight"), o_proj.lora.a);
     visit_full(visitor, join_name(prefix, "o_proj.lora_B.weight"), o_proj.lora.b);
   }

@@ -43,7 +43,8 @@ class MlaAttention final : public AttentionBlock {
 
   at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) override;
   std::unique_ptr<LayerCache> make_cache(const LatentCacheOptions& options) const override;
-  // The student's own tensors only (k_rope_proj, latent projections, up biases, LoRA adapters).
+  // The student's own tensors only (k_rope_proj, latent projections, up biases, LoRA adapters, and q_proj / o_proj
+  // when it holds copies of them).
   void visit(const std::string& prefix, const ParamVisitor& visitor) override;
 
   // Pieces of the forward, for calibration, conversion checks and the absorbed decoder.
@@ -60,6 +61,9 @@ class MlaAttention final : public AttentionBlock {
   const MlaLayerLayout& layout() const { return layout_; }
 
   Linear q_proj, o_proj;
+  // Set when q_proj / o_proj are the student's own copies (model/mla/student_copies.h) rather than the teacher's
+  // tensors: they are then visited (and saved) as student_q_proj / student_o_proj.
+  bool own_q_proj = false, own_o_proj = false;
   Linear k_rope_proj;          // [kv_heads * rope_dims, hidden] (+ bias): the kept rows of W_k, R-ordered
   at::Tensor k_up_bias;        // [kv_heads * nope_dims] b_k on the NoPE dims, or undefined
   at::Tensor v_up_bias;        // [kv_heads * head_dim] b_v, or undefined

@@ -38,6 +38,8 @@ nlohmann::json to_json(const MlaConfig& c) {
           {"stage", c.partial_rope_only ? "partial_rope" : "mla"},
           {"layers", layers}};
   if (c.student_only) block["student_only"] = true;
+  if (!c.student_copies.empty()) block["student_copies"] = c.student_copies;
+  if (c.lora.rank > 0) block["lora"] = {{"rank", c.lora.rank}, {"alpha", c.lora.alpha}, {"targets", c.lora.targets}};
   return block;
 }
 
@@ -59,6 +61,14 @@ MlaConfig mla_config_from_json(const nlohmann::json& block, const std::string& s
     if (stage != "mla" && stage != "partial_rope") fail("{}: mla.stage '{}': expected mla or partial_rope", source, stage);
     c.partial_rope_only = stage == "partial_rope";
     c.student_only = block.value("student_only", false);
+    if (block.contains("student_copies")) c.student_copies = block.at("student_copies").get<std::vector<std::string>>();
+    if (block.contains("lora")) {
+      const auto& lora = block.at("lora");
+      c.lora.rank = lora.at("rank").get<int64_t>();
+      c.lora.alpha = lora.at("alpha").get<double>();
+      c.lora.targets = lora.at("targets").get<std::vector<std::string>>();
+      if (c.lora.rank < 0) fail("{}: mla.lora.rank {} is negative", source, c.lora.rank);
+    }
     for (const auto& layer : get("layers")) c.rope_pairs.push_back(layer.at("rope_pairs").get<std::vector<std::vector<int64_t>>>());
   } catch (const nlohmann::json::exception& e) {
     fail("{}: malformed mla block: {}", source, e.what());

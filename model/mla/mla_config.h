@@ -5,7 +5,11 @@
 //     "version": 1, "rope_dims": 32, "latent_rank": 32, "strategy": "mkl", "variant": "joint",
 //     "init": "activation_svd", "stage": "mla",            // "partial_rope": stage 1, no latent
 //     "layers": [ {"rope_pairs": [[0, 3, ...], [1, 2, ...]]}, ... ],  // per layer, per KV head
-//     "student_only": true      // optional: an export (model/export/) without the teacher's k_proj / v_proj
+//     "student_only": true,     // optional: an export (model/export/) without the teacher's k_proj / v_proj
+//     "student_copies": ["q_proj", "o_proj", "input_layernorm"], // optional: tensors the student holds its own
+//                               // copy of instead of sharing the teacher's (stage-1 / stage-2 training)
+//     "lora": {"rank": 8, "alpha": 16.0, "targets": ["q_proj", "o_proj"]}  // optional: the student's LoRA adapters
+//                               // (a trained folder), attached with zeros on load for the file to fill
 //   }
 #pragma once
 
@@ -20,6 +24,13 @@
 
 namespace mha2mla {
 
+// LoRA adapters on the student's q_proj / o_proj (model/mla/student_copies.h).
+struct MlaLora {
+  int64_t rank = 0;                  // 0: none
+  double alpha = 0;
+  std::vector<std::string> targets;  // q_proj, o_proj
+};
+
 struct MlaConfig {
   int64_t rope_dims = 0;
   int64_t latent_rank = 0;
@@ -28,6 +39,8 @@ struct MlaConfig {
   std::string init;
   bool partial_rope_only = false;   // stage 1: partial RoPE at full rank, the latent is the layer input
   bool student_only = false;        // exported: the layers hold the student attention without the teacher's k/v
+  std::vector<std::string> student_copies;  // model/mla/student_copies.h: q_proj, o_proj, input_layernorm
+  MlaLora lora;
   std::vector<std::vector<std::vector<int64_t>>> rope_pairs;  // [layer][kv_head][rope_dims / 2]
 
   // One layout per layer for a decoder with this many heads (all of them: no tensor parallelism here).

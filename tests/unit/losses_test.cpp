@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include "model/convert/converter.h"
+#include "model/mla/mla_attention.h"
 #include "model/model.h"
 #include "model/random_init.h"
 #include "model/tiny/make_tiny.h"
@@ -43,6 +44,7 @@ TEST(Losses, GradientsReachExactlyTheChosenParameters) {
     auto model = converted_tiny();
     TrainConfig train;
     train.trainable = preset;
+    give_preset_copies(*model, train);
     attach_lora(*model, train.lora, 1);
     auto trainable = select_trainable(*model, train);
     auto [inputs, labels] = batch(*model, 2);
@@ -81,6 +83,48 @@ TEST(Losses, LocalAndGlobalAgreeOnTheFirstLayerAndEvaluationMatchesLocal) {
   LossValues evaluated = evaluate_losses(*model, inputs, labels, train);
   for (size_t l = 0; l < local.layer_activation_error.size(); ++l)
     EXPECT_NEAR(evaluated.layer_activation_error[l], local.layer_activation_error[l], 1e-12);
+}
+
+// Stage-2 copies: the student's own input norm and q_proj / o_proj. Local mode applies the student's norm to the
+// teacher's raw layer input, so layer 0 (input: the embeddings either way) still agrees with global mode, which
+// runs the decoder layer on the student path; the teacher's computation is untouched by the copies.
+TEST(Losses, StudentCopiesNormTheRawLayerInputAndLeaveTheTeacherAlone) {
+  auto model = converted_tiny();
+  auto [inputs, labels] = batch(*model, 6);
+  at::Tensor teacher_before;
+  {
+    at::NoGradGuard no_grad;
+    teacher_before = model->text->forward(inputs.embeddings, inputs.text);
+  }
+  TrainConfig train;
+  train.trainable = "stage2";
+  train.lora.rank = 0;
+  give_preset_copies(*model, train);
+  {
+    at::NoGradGuard no_grad;
+    at::manual_seed(7);
+    for (auto& layer : model->text->layers) {
+      layer.student_input_layernorm.weight.mul_(1.0 + 0.3 * at::rand_like(layer.student_input_layernorm.weight));
+      auto& student = static_cast<MlaAttention&>(*layer.student);
+      student.q_proj.weight.add_(at::randn_like(student.q_proj.weight) * 0.01);
+      student.o_proj.weight.add_(at::randn_like(student.o_proj.weight) * 0.01);
+    }
+  }
+  auto trainable = select_trainable(*model, train);
+  train.mode = "local";
+  LossValues local = loss_and_backward(*model, inputs, labels, train, 1.0);
+  for (auto& p : trainable)
+    if (p.name.find("student_input_layernorm") != std::string::npos) {
+      ASSERT_TRUE(p.tensor.grad().defined()) << p.name;
+      EXPECT_GT(p.tensor.grad().abs().sum().item<double>(), 0) << p.name;
+    }
+  train.mode = "global";
+  LossValues global = loss_and_backward(*model, inputs, labels, train, 1.0);
+  EXPECT_NEAR(local.layer_activation_error[0], global.layer_activation_error[0], 1e-12);
+  LossValues evaluated = evaluate_losses(*model, inputs, labels, train);
+  EXPECT_NEAR(evaluated.layer_activation_error[1], local.layer_activation_error[1], 1e-12);
+  at::NoGradGuard no_grad;
+  EXPECT_TRUE(at::equal(model->text->forward(inputs.embeddings, inputs.text), teacher_before));
 }
 
 TEST(Losses, GradientStepsOnTheDefaultSetReduceEveryLayersActivationError) {
