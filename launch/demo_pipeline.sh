@@ -35,14 +35,14 @@ case "$PROFILE" in
     STAGE_OVERRIDES=()
     ;;
   short)
-    SAMPLES=4000; DATA_SEED=7; TEACHER_SEED=1234
-    TEACHER_OVERRIDES=(train.steps=500)
+    SAMPLES=2000; DATA_SEED=7; TEACHER_SEED=1234
+    TEACHER_OVERRIDES=(train.steps=200 train.schedule.warmup_steps=50)
     STAGE_OVERRIDES=(data.held_out=100 eval.samples=100 calibrate.samples=128 calibrate.held_out=16)
     ;;
   *) echo "demo: MHA2MLA_DEMO_PROFILE must be full or short, not '$PROFILE'" >&2; exit 2 ;;
 esac
 DISTILL_OVERRIDES=()
-[ "$PROFILE" = short ] && DISTILL_OVERRIDES=(train.steps=150)
+[ "$PROFILE" = short ] && DISTILL_OVERRIDES=(train.steps=100)
 
 [ -x "$BIN" ] || { echo "demo: $BIN not found; build first (bash launch/setup.sh)" >&2; exit 1; }
 mkdir -p "$DEMO"
