@@ -148,7 +148,7 @@ hf::HfConfig tiny_qwen2_5_vl() {
 }
 
 // The demo teacher: the tiny layout (GQA 4/2 heads of 32 dims, M-RoPE or CLIP, the same token ids) with the depth
-// and widths that the synthetic shapes task needs to be learned from scratch (docs/quickstart.md has the numbers).
+// and widths meant for learning the synthetic shapes task from scratch (docs/quickstart.md has the numbers).
 void scale_to_demo(hf::HfConfig& c) {
   c.text.num_hidden_layers = 4;
   c.text.intermediate_size = 384;

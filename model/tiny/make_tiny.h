@@ -30,8 +30,8 @@ const std::vector<std::string>& tiny_architectures();
 
 // Sizes: `tiny` (the test models: a few hundred thousand parameters, random weights are all they need) and `demo`
 // (the built-in demo's teacher before it is trained from scratch: the same layout with more layers and a wider
-// MLP and vision tower, so that it can learn the synthetic shapes task to near-perfect accuracy in a few CPU
-// minutes). `demo` exists for the VLM architectures.
+// MLP and vision tower, meant to learn the synthetic shapes task in a few CPU minutes; docs/quickstart.md says how
+// far it gets). `demo` exists for the VLM architectures.
 const std::vector<std::string>& tiny_sizes();
 
 // The config of a tiny model of `arch`: small, but every structural feature of the real family (GQA with
