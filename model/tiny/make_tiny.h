@@ -16,7 +16,6 @@ namespace mha2mla {
 
 struct TinyModelOptions {
   std::string arch;          // llama | qwen2 | llava | llava_next | qwen2_5_vl
-  std::string size = "tiny";  // tiny | demo (tiny_sizes())
   std::string out;           // folder to write
   uint64_t seed = 1234;
   // The vocabulary of the tokenizer written beside the model (0 / -1: keep the tiny config's defaults).
@@ -24,6 +23,7 @@ struct TinyModelOptions {
   int64_t bos_token_id = -1;
   int64_t eos_token_id = -1;
   int64_t pad_token_id = -1;
+  std::string size = "tiny";  // tiny | demo (tiny_sizes()); last, so that {arch, out, seed} initialisers still work
 };
 
 const std::vector<std::string>& tiny_architectures();
