@@ -45,10 +45,17 @@ std::vector<std::vector<size_t>> GradientSynchronizer::bucket_members() const {
 
 void GradientSynchronizer::synchronize() {
   at::NoGradGuard no_grad;
+  // Which parameters have a gradient on some rank: one that has none anywhere (say, the image projections on a
+  // step without image tokens) keeps none, so that the optimizer skips it as it would in one process.
+  at::Tensor has_grad = at::empty({static_cast<int64_t>(parameters_.size())}, at::kBool);
+  for (size_t i = 0; i < parameters_.size(); ++i) has_grad[static_cast<int64_t>(i)] = parameters_[i].grad().defined();
+  group_.all_reduce(has_grad, ReduceOp::max);
+  const bool* anywhere = has_grad.data_ptr<bool>();
   for (Bucket& bucket : buckets_) {
     if (bucket.members.size() == 1) {
       // A bucket of one: reduce the gradient itself, no packing copies.
       at::Tensor& parameter = parameters_[bucket.members[0]];
+      if (!anywhere[bucket.members[0]]) continue;
       if (!parameter.grad().defined()) parameter.mutable_grad() = at::zeros_like(parameter);
       group_.all_reduce(parameter.grad(), ReduceOp::avg);
       continue;
@@ -73,10 +80,12 @@ void GradientSynchronizer::synchronize() {
     for (size_t index : bucket.members) {
       at::Tensor& parameter = parameters_[index];
       at::Tensor slot = bucket.flat.narrow(0, offset, parameter.numel()).view(parameter.sizes());
-      if (parameter.grad().defined())
-        parameter.grad().copy_(slot);
-      else
-        parameter.mutable_grad() = slot.clone();
+      if (anywhere[index]) {  // else no rank has a gradient: it stays undefined
+        if (parameter.grad().defined())
+          parameter.grad().copy_(slot);
+        else
+          parameter.mutable_grad() = slot.clone();
+      }
       offset += parameter.numel();
     }
   }

@@ -21,7 +21,8 @@ class GradientSynchronizer {
   GradientSynchronizer(std::vector<at::Tensor> parameters, Communicator& group, double bucket_mb);
 
   // Collective over the group: every .grad becomes the group average. A parameter without a gradient
-  // contributes zeros and receives the average (ranks must agree on the buckets, not on which grads exist).
+  // contributes zeros and receives the average (ranks must agree on the buckets, not on which grads exist); one
+  // that no rank has a gradient for keeps none (the optimizer skips it, as one process on the whole batch would).
   void synchronize();
 
   size_t bucket_count() const { return buckets_.size(); }

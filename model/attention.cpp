@@ -20,12 +20,33 @@ at::Tensor merge_heads(const at::Tensor& x) {
   return x.transpose(1, 2).reshape({x.size(0), x.size(2), -1});
 }
 
-GqaAttention::GqaAttention(const AttentionShape& shape, const at::TensorOptions& options)
-    : q_proj(shape.hidden, shape.heads * shape.head_dim, shape.qkv_bias, options),
-      k_proj(shape.hidden, shape.kv_heads * shape.head_dim, shape.qkv_bias, options),
-      v_proj(shape.hidden, shape.kv_heads * shape.head_dim, shape.qkv_bias, options),
-      o_proj(shape.heads * shape.head_dim, shape.hidden, shape.o_bias, options),
-      shape_(shape) {}
+namespace {
+
+AttentionShape local_shape(AttentionShape shape, const HeadPartition& partition) {
+  shape.heads = partition.heads;
+  shape.kv_heads = static_cast<int64_t>(partition.kv_heads.size());
+  return shape;
+}
+
+}  // namespace
+
+GqaAttention::GqaAttention(const AttentionShape& full, const at::TensorOptions& options, const dist::TensorParallel& tp)
+    : partition_(partition_heads(full.heads, full.kv_heads, tp.size(), tp.rank(), "attention")), tp_(tp) {
+  shape_ = local_shape(full, partition_);
+  const AttentionShape& s = shape_;
+  q_proj = Linear(s.hidden, s.heads * s.head_dim, s.qkv_bias, options);
+  k_proj = Linear(s.hidden, s.kv_heads * s.head_dim, s.qkv_bias, options);
+  v_proj = Linear(s.hidden, s.kv_heads * s.head_dim, s.qkv_bias, options);
+  o_proj = Linear(s.heads * s.head_dim, s.hidden, s.o_bias, options);
+  if (tp.enabled()) {
+    std::vector<int64_t> query_rows = head_rows(query_head_list(partition_), s.head_dim);
+    std::vector<int64_t> kv_rows = head_rows(partition_.kv_heads, s.head_dim);
+    q_proj.shard = output_shard(query_rows, full.heads * s.head_dim);
+    k_proj.shard = output_shard(kv_rows, full.kv_heads * s.head_dim, partition_.kv_copies);
+    v_proj.shard = output_shard(kv_rows, full.kv_heads * s.head_dim, partition_.kv_copies);
+    o_proj.shard = input_shard(query_rows, full.heads * s.head_dim);
+  }
+}
 
 at::Tensor GqaAttention::project_queries(const at::Tensor& x) const { return split_heads(q_proj.forward(x), shape_.heads); }
 namespace {
@@ -48,13 +69,14 @@ at::Tensor GqaAttention::project_values(const at::Tensor& x) const {
   return split_heads(v_proj.forward(x), shape_.kv_heads);
 }
 
-at::Tensor GqaAttention::forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) {
+at::Tensor GqaAttention::forward(const at::Tensor& input, const AttentionInputs& inputs, LayerCache* cache) {
+  at::Tensor x = dist::copy_to_tensor_parallel(input, tp_);  // f: each rank uses x for its own heads
   at::Tensor q = apply_rotary(project_queries(x), inputs.cos, inputs.sin);
   at::Tensor k = apply_rotary(project_keys(x), inputs.cos, inputs.sin);
   at::Tensor v = project_values(x);
   if (cache) std::tie(k, v) = static_cast<TeacherKvCache*>(cache)->append(k, v);
   at::Tensor attended = grouped_attention(q, k, v, inputs.bias, shape_.scale());
-  return o_proj.forward(merge_heads(attended));
+  return row_parallel_forward(o_proj, merge_heads(attended), tp_);  // g inside
 }
 
 std::unique_ptr<LayerCache> GqaAttention::make_cache(const LatentCacheOptions& options) const {

@@ -7,9 +7,11 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "distributed/tensor_parallel.h"
 #include "model/kv_cache.h"
 #include "model/layers/linear.h"
 #include "model/params.h"
+#include "model/tensor_parallel.h"
 
 namespace mha2mla {
 
@@ -40,10 +42,12 @@ struct AttentionShape {
   double scale() const;   // head_dim^-0.5
 };
 
-// The original multi-head / grouped-query attention, exactly as HF's eager path computes it.
+// The original multi-head / grouped-query attention, exactly as HF's eager path computes it. Under tensor
+// parallelism (model/tensor_parallel.h) it holds this rank's heads: q/k/v column-parallel, o_proj row-parallel.
 class GqaAttention final : public AttentionBlock {
  public:
-  GqaAttention(const AttentionShape& shape, const at::TensorOptions& options);
+  // `shape` describes the whole layer; with a tensor-parallel group the layer keeps this rank's heads.
+  GqaAttention(const AttentionShape& shape, const at::TensorOptions& options, const dist::TensorParallel& tp = {});
 
   at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) override;
   // Refuses quantisation: only the MLA latent cache is quantised.
@@ -61,12 +65,16 @@ class GqaAttention final : public AttentionBlock {
   at::Tensor project_keys(const at::Tensor& x) const;
   at::Tensor project_values(const at::Tensor& x) const;
 
-  const AttentionShape& shape() const { return shape_; }
+  const AttentionShape& shape() const { return shape_; }  // this rank's heads
+  const HeadPartition& partition() const { return partition_; }
+  const dist::TensorParallel& tensor_parallel() const { return tp_; }
 
   Linear q_proj, k_proj, v_proj, o_proj;
 
  private:
   AttentionShape shape_;
+  HeadPartition partition_;
+  dist::TensorParallel tp_;
 };
 
 // [B, T, heads*d] -> [B, heads, T, d] and back.

@@ -11,6 +11,7 @@
 #include "model/io/safetensors_writer.h"
 #include "model/io/tensor_io.h"
 #include "model/mla/attach.h"
+#include "model/tensor_parallel.h"
 #include "model/mla/student_copies.h"
 #include "model/vlm/multimodal_prepare.h"
 #include "model/vlm/vision_encoder.h"
@@ -119,7 +120,7 @@ std::unique_ptr<Model> build_model(const hf::HfConfig& config, const ModelLoadOp
   DecoderConfig decoder = decoder_config_from(config.text);
   decoder.tie_embeddings = config.ties_word_embeddings();
   auto tensor_options = at::TensorOptions().dtype(options.dtype).device(at::Device(options.device));
-  model->text = std::make_unique<TextModel>(decoder, tensor_options);
+  model->text = std::make_unique<TextModel>(decoder, tensor_options, options.tensor_parallel);
   if (hf::is_vision_language(config.model_type)) model->vision = make_vision_encoder(config, tensor_options);
   if (config.raw && config.raw->contains("mla"))
     model->attach_mla(mla_config_from_json(config.raw->at("mla"), config.source));
@@ -151,15 +152,21 @@ std::unique_ptr<Model> load_model(const std::string& folder, const ModelLoadOpti
 }
 
 void save_model(Model& model, const std::string& folder, at::ScalarType dtype, uint64_t max_shard_bytes) {
+  const dist::TensorParallel& tp = model.tensor_parallel();
+  const bool writes = tp.rank() == 0;
+  io::SafetensorsWriter writer;
+  writer.set_metadata("format", "pt");
+  // Every rank of a tensor-parallel group walks the same parameters in the same order: one gather per slice.
+  model.visit([&](ParamRef& ref) {
+    at::Tensor full = gather_full(ref, tp);
+    if (writes)
+      io::add_tensor(writer, hf::canonical_to_hub(model.config.model_type, model.naming, ref.name), full.to(dtype));
+  });
+  if (!writes) return;
   ensure_directory(folder);
   nlohmann::json config = hf::to_json(model.config);
   if (model.mla) config["mla"] = to_json(*model.mla);
   write_file_atomic(path_join(folder, "config.json"), config.dump(2) + "\n");
-  io::SafetensorsWriter writer;
-  writer.set_metadata("format", "pt");
-  model.visit([&](ParamRef& ref) {
-    io::add_tensor(writer, hf::canonical_to_hub(model.config.model_type, model.naming, ref.name), ref.tensor->to(dtype));
-  });
   writer.write_sharded(folder, max_shard_bytes);
 }
 

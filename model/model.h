@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "distributed/tensor_parallel.h"
 #include "model/io/hf_config.h"
 #include "model/io/weight_names.h"
 #include "model/mla/mla_config.h"
@@ -17,6 +18,9 @@ namespace mha2mla {
 struct ModelLoadOptions {
   at::ScalarType dtype = at::kFloat;
   std::string device = "cpu";
+  // With a group: the decoder is split over it (model/tensor_parallel.h) and each rank loads only its slices.
+  // Default: none, the whole model on this rank.
+  dist::TensorParallel tensor_parallel = {};
 };
 
 class VisionEncoder;
@@ -64,6 +68,7 @@ class Model {
   // Canonical names; the student attention's tensors appear under text.layers.N.self_attn.* once attached.
   void visit(const ParamVisitor& visitor);
   at::TensorOptions options() const { return text->options(); }
+  const dist::TensorParallel& tensor_parallel() const { return text->tensor_parallel(); }
 };
 
 // Positions 0..n-1 restarting at every packed sample (and at the first real token after left padding);
@@ -80,11 +85,14 @@ std::unique_ptr<Model> build_model(const hf::HfConfig& config, const ModelLoadOp
 
 // Loads an HF folder (config.json + model.safetensors or a sharded index). Tensors are converted to
 // options.dtype one at a time; every expected tensor must be present with the right shape, and the file
-// must hold nothing unaccounted for. Errors name the file and the tensor.
+// must hold nothing unaccounted for. Errors name the file and the tensor. Under tensor parallelism each rank
+// reads its own slices straight from the file (the whole tensors are never materialised).
 std::unique_ptr<Model> load_model(const std::string& folder, const ModelLoadOptions& options);
 
 // Writes config.json and the weights (hub names of model.naming, sharded past `max_shard_bytes`) into
-// `folder`, as save_pretrained would. Tensors are stored in `dtype`.
+// `folder`, as save_pretrained would. Tensors are stored in `dtype`. A tensor-parallel model is written whole:
+// the call is then collective over its group (every rank of the group calls it, tensor by tensor the slices are
+// gathered) and only the group's rank 0 writes.
 void save_model(Model& model, const std::string& folder, at::ScalarType dtype = at::kFloat,
                 uint64_t max_shard_bytes = 5ull << 30);
 

@@ -7,8 +7,8 @@
 
 namespace mha2mla {
 
-TextModel::TextModel(const DecoderConfig& config, const at::TensorOptions& options)
-    : config_(config), rope_(config.rope), options_(options) {
+TextModel::TextModel(const DecoderConfig& config, const at::TensorOptions& options, const dist::TensorParallel& tp)
+    : config_(config), rope_(config.rope), options_(options), tp_(tp) {
   MHA2MLA_CHECK(config.heads % config.kv_heads == 0, "{} heads not divisible by {} kv heads", config.heads,
                 config.kv_heads);
   embed_tokens = at::zeros({config.vocab_size, config.hidden}, options);
@@ -16,9 +16,9 @@ TextModel::TextModel(const DecoderConfig& config, const at::TensorOptions& optio
   layers.resize(static_cast<size_t>(config.layers));
   for (auto& layer : layers) {
     layer.input_layernorm = RmsNorm(config.hidden, config.rms_eps, options);
-    layer.self_attn = std::make_unique<GqaAttention>(shape, options);
+    layer.self_attn = std::make_unique<GqaAttention>(shape, options, tp);
     layer.post_attention_layernorm = RmsNorm(config.hidden, config.rms_eps, options);
-    layer.mlp = GatedMlp(config.hidden, config.intermediate, config.mlp_bias, config.activation, options);
+    layer.mlp = GatedMlp(config.hidden, config.intermediate, config.mlp_bias, config.activation, options, tp);
   }
   norm = RmsNorm(config.hidden, config.rms_eps, options);
   if (!config.tie_embeddings) lm_head = Linear(config.hidden, config.vocab_size, false, options);

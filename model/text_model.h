@@ -46,7 +46,9 @@ struct ForwardOptions {
 
 class TextModel {
  public:
-  TextModel(const DecoderConfig& config, const at::TensorOptions& options);
+  // With a tensor-parallel group, every layer keeps this rank's heads and MLP slice (model/tensor_parallel.h);
+  // embeddings, norms and lm_head stay whole.
+  TextModel(const DecoderConfig& config, const at::TensorOptions& options, const dist::TensorParallel& tp = {});
 
   at::Tensor embed(const at::Tensor& token_ids) const;
   // Returns the final-normed hidden states [B, T, hidden].
@@ -66,6 +68,7 @@ class TextModel {
   const DecoderConfig& config() const { return config_; }
   const RotaryEmbedding& rope() const { return rope_; }
   at::TensorOptions options() const { return options_; }
+  const dist::TensorParallel& tensor_parallel() const { return tp_; }
 
   at::Tensor embed_tokens;     // [vocab, hidden]
   std::vector<DecoderLayer> layers;
@@ -76,6 +79,7 @@ class TextModel {
   DecoderConfig config_;
   RotaryEmbedding rope_;
   at::TensorOptions options_;
+  dist::TensorParallel tp_;
 };
 
 // Default positions 0..T-1 for every row, or HF's cumsum(mask) - 1 (padding at 1) when a mask is given.

@@ -31,7 +31,11 @@ GradNorm gradient_norm(const std::vector<ParamRef>& params, const SquaredNormRed
   for (const auto& ref : params) {
     const at::Tensor& grad = ref.tensor->grad();
     if (!grad.defined()) continue;
-    (ref.shard_dim >= 0 ? sharded : result.sum_of_squares_replicated) += sum_of_squares(grad);
+    // A slice several tensor-parallel ranks hold (shared KV heads) is summed once per holder by the reducer.
+    if (ref.shard_dim >= 0)
+      sharded += sum_of_squares(grad) / static_cast<double>(ref.tp_copies);
+    else
+      result.sum_of_squares_replicated += sum_of_squares(grad);
   }
   result.sum_of_squares_sharded = reduce ? reduce(sharded) : sharded;
   return result;

@@ -16,8 +16,9 @@ class Communicator;
 }
 
 // Turns this rank's partial sum of squared gradient entries into the global one. Only the entries of
-// tensor-parallel shards go through it (every rank holds a different slice); replicated parameters hold
-// the same gradient on every rank and are counted once, locally. Data-parallel ranks hold identical
+// tensor-parallel shards go through it (every rank holds a different slice; a slice held by ParamRef::tp_copies
+// ranks is divided by that count first); replicated parameters hold the same gradient on every rank (after
+// sum_tensor_parallel_gradients for the trainable ones) and are counted once, locally. Data-parallel ranks hold identical
 // gradients after gradient sync, so they need no reduction.
 using SquaredNormReducer = std::function<double(double local_sum_of_squares)>;
 

@@ -11,6 +11,7 @@
 #include "distributed/gradient_sync.h"
 #include "distributed/preemption.h"
 #include "model/model.h"
+#include "model/tensor_parallel.h"
 #include "trainer/checkpoint.h"
 #include "trainer/checkpoint_store.h"
 #include "trainer/grad_utils.h"
@@ -30,11 +31,14 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-std::vector<ParamRef> as_refs(std::vector<TrainableParameter>& trainable) {
+// The trainable tensors with the model's slice information (tensor parallelism: which part each rank holds,
+// which gradients are summed over the tensor-parallel group).
+std::vector<ParamRef> as_refs(Model& model, std::vector<TrainableParameter>& trainable) {
+  std::map<std::string, ParamRef> by_name;
+  model.visit([&](ParamRef& ref) { by_name[ref.name] = ref; });
   std::vector<ParamRef> refs;
   for (auto& p : trainable) {
-    ParamRef ref;
-    ref.name = p.name;
+    ParamRef ref = by_name.at(p.name);
     ref.tensor = &p.tensor;
     refs.push_back(ref);
   }
@@ -57,10 +61,10 @@ std::string training_init_folder(const Recipe& recipe) {
 int run_training(const Recipe& recipe, dist::DistributedRuntime& runtime) {
   const TrainConfig& train = recipe.train;
   dist::ProcessGrid& grid = runtime.grid();
-  if (grid.shape().tensor_parallel > 1)
-    fail_with_hint("use data parallelism (distributed.tensor_parallel=1) for training in this build",
-                   "distributed.tensor_parallel = {}: tensor-parallel training is not available yet", grid.shape().tensor_parallel);
   dist::Communicator& dp = grid.dp();
+  // The model is split over the tensor-parallel group (one group of consecutive ranks per replica).
+  dist::TensorParallel tp;
+  if (grid.shape().tensor_parallel > 1) tp.group = &grid.tp();
   const bool leader = runtime.world().rank() == 0;
 
   // Model and trainable set.
@@ -68,7 +72,7 @@ int run_training(const Recipe& recipe, dist::DistributedRuntime& runtime) {
   require_existing_path(recipe, recipe.train.init_from.empty() ? (train.stage == "sft" ? "model.path" : "convert.output")
                                                                : "train.init_from",
                         init_folder);
-  auto model = load_model(init_folder, ModelLoadOptions{parse_dtype(recipe.model.dtype), recipe.model.device});
+  auto model = load_model(init_folder, ModelLoadOptions{parse_dtype(recipe.model.dtype), recipe.model.device, tp});
   if (train.stage != "sft") {
     if (!model->mla)
       fail_with_hint("run `mha2mla convert` first, or set train.stage=sft to train the original model",
@@ -88,14 +92,15 @@ int run_training(const Recipe& recipe, dist::DistributedRuntime& runtime) {
     fail("train.stage = sft trains the original model: set train.trainable = full (got {})", train.trainable);
   }
   std::vector<TrainableParameter> trainable = select_trainable(*model, train);
-  std::vector<ParamRef> refs = as_refs(trainable);
+  std::vector<ParamRef> refs = as_refs(*model, trainable);
   AdamW optimizer(make_param_groups(refs, train.optimizer), adamw_options(train.optimizer));
   LearningRateSchedule schedule(train.schedule, train.optimizer.lr, train.steps);
   NonFiniteGuard guard(train.max_nonfinite_steps);
   int64_t parameters = 0;
   for (const auto& p : trainable) parameters += p.tensor.numel();
   if (leader)
-    spdlog::info("training {} tensors ({} parameters) of {}; {}; {}", trainable.size(), parameters, init_folder,
+    spdlog::info("training {} tensors ({} parameters{}) of {}; {}; {}", trainable.size(), parameters,
+                 tp.enabled() ? fmt::format(" on this rank of {} tensor-parallel ranks", tp.size()) : "", init_folder,
                  optimizer.summary(), schedule.summary());
 
   // Resume.
@@ -196,12 +201,16 @@ int run_training(const Recipe& recipe, dist::DistributedRuntime& runtime) {
       step_samples += static_cast<int64_t>(batch->samples.size());
       cursor = batch->cursor;
     }
+    // Average over data-parallel replicas (the loss scale makes it the sum of the ranks' shares), then sum the
+    // gradients of tensors every tensor-parallel rank holds but computes only in part.
     if (gradient_sync) gradient_sync->synchronize();
+    sum_tensor_parallel_gradients(refs, tp);
     // The logged loss is the whole batch's: the ranks' shares add up.
     std::vector<double> totals = {step_values.total, static_cast<double>(step_tokens), static_cast<double>(step_samples)};
     for (const auto& term : step_values.terms) totals.push_back(term.second);
     if (sum_across_dp) sum_across_dp(totals);
-    const double grad_norm = clip_gradients(refs, train.optimizer.clip_norm);
+    const SquaredNormReducer over_tp = tp.enabled() ? sum_over(*tp.group) : SquaredNormReducer();
+    const double grad_norm = clip_gradients(refs, train.optimizer.clip_norm, over_tp);
     const double lr = schedule.at(progress.step);
     if (guard.check(progress.step, totals[0], grad_norm)) optimizer.step(lr);
     optimizer.zero_grad();
@@ -240,10 +249,11 @@ int run_training(const Recipe& recipe, dist::DistributedRuntime& runtime) {
 
   if (status == "completed") {
     if (progress.step > summary.first_step || !resume) save("final");
-    // The trained model as a checkpoint folder of its own (all ranks hold the full model under data parallelism).
+    // The trained model as a checkpoint folder of its own, whole: one replica writes it (all replicas hold the
+    // same weights); under tensor parallelism its ranks gather the slices and its tensor-parallel rank 0 writes.
+    const std::string output = recipe.output_path(train.output);
+    if (grid.dp_rank() == 0) save_model(*model, output);
     if (leader) {
-      const std::string output = recipe.output_path(train.output);
-      save_model(*model, output);
       copy_side_files(init_folder, output);
       save_recipe_beside(recipe, output);
       spdlog::info("wrote the trained model to {}", output);

@@ -1,9 +1,11 @@
-// `mha2mla train`: the training loop. One process or many (data parallel), resumable bit for bit:
+// `mha2mla train`: the training loop. One process or many (data x tensor parallel), resumable bit for bit:
 //
-//   load the model (train.init_from) -> LoRA + trainable set -> AdamW + schedule -> resume (weights, optimizer,
-//   data cursor, RNG) -> for each step: grad_accum micro-batches of loss_and_backward, gradient sync across
-//   data-parallel ranks, clipping, NaN/Inf guard, update, metrics, checkpoints, preemption check ->
-//   final checkpoint and the trained model folder (train.output).
+//   load the model (train.init_from; each tensor-parallel rank its slices) -> LoRA + trainable set -> AdamW +
+//   schedule -> resume (weights, optimizer, data cursor, RNG) -> for each step: grad_accum micro-batches of
+//   loss_and_backward, gradient sync across data-parallel ranks, the sum over tensor-parallel ranks of the
+//   gradients of replicated trainable tensors, clipping (global norm over the slices), NaN/Inf guard, update,
+//   metrics, checkpoints (per tensor-parallel rank weights), preemption check -> final checkpoint and the trained
+//   model folder (train.output, whole tensors).
 #pragma once
 
 #include "distributed/distributed_runtime.h"

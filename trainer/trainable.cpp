@@ -67,13 +67,13 @@ void attach_lora(Model& model, const LoraConfig& lora, uint64_t seed) {
                        "which train directly",
                        "train.lora.targets: '{}' cannot carry an adapter in the converted model", target);
       if (linear->lora.defined()) continue;
-      const int64_t in = linear->in_features(), out = linear->out_features();
+      // The whole layer's A is drawn on every rank, so a tensor-parallel slice (o_proj) holds exactly the columns
+      // one process would.
+      const int64_t in = linear->full_in_features();
       const double bound = 1.0 / std::sqrt(static_cast<double>(in));
       at::Tensor a = at::empty({lora.rank, in}, at::kDouble);
       a.uniform_(-bound, bound, generator);
-      linear->lora.a = a.to(linear->weight.options());
-      linear->lora.b = at::zeros({out, lora.rank}, linear->weight.options());
-      linear->lora.scale = lora.alpha / static_cast<double>(lora.rank);
+      linear->attach_lora(a, lora.alpha / static_cast<double>(lora.rank));
     }
   }
   model.mla->lora = MlaLora{lora.rank, lora.alpha, lora.targets};  // saved with the model, so that it loads back

@@ -133,6 +133,8 @@ at::Tensor gather_rows(const at::Tensor& source, const std::vector<int64_t>& ind
 std::vector<std::string> deepseek_v3_misfits(Model& model) {
   std::vector<std::string> misfits;
   if (!model.mla) return {"it is not converted to MLA"};
+  if (model.tensor_parallel().enabled())
+    return {"it is split over tensor-parallel ranks; export the trained folder (written whole) from one process"};
   if (model.mla->partial_rope_only) misfits.push_back("it is a stage-1 (partial_rope) checkpoint without a latent");
   if (hf::is_vision_language(model.config.model_type))
     misfits.push_back(fmt::format("{} is a vision-language model; deepseek_v3 has no vision tower and no per-modality "

@@ -79,6 +79,10 @@ void export_hf_mla(Model& model, const std::string& folder, const ExportOptions&
   at::NoGradGuard no_grad;
   const std::string name = model.source.empty() ? "the model" : model.source;
   if (!model.mla) fail_with_hint("run `mha2mla convert RECIPE` first", "{} is not converted to MLA; nothing to export", name);
+  if (model.tensor_parallel().enabled())
+    fail_with_hint("export from one process: load the trained folder (written whole) without tensor parallelism",
+                   "{} is split over {} tensor-parallel ranks; the exporters write whole models", name,
+                   model.tensor_parallel().size());
   if (model.mla->partial_rope_only)
     fail_with_hint("convert it to MLA (convert.stage = mla, convert.init_from = this checkpoint) and export that",
                    "{} is a stage-1 (partial_rope) checkpoint: its cache is the whole layer input, not a latent", name);

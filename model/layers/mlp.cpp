@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "common/error.h"
+#include "model/tensor_parallel.h"
 
 namespace mha2mla {
 
@@ -13,8 +14,21 @@ GatedMlp::GatedMlp(int64_t hidden, int64_t intermediate, bool with_bias, const s
       down_proj(intermediate, hidden, with_bias, options),
       activation(activation_) {}
 
-at::Tensor GatedMlp::forward(const at::Tensor& x) const {
-  return down_proj.forward(apply_activation(gate_proj.forward(x), activation) * up_proj.forward(x));
+GatedMlp::GatedMlp(int64_t hidden, int64_t intermediate, bool with_bias, const std::string& activation_,
+                   const at::TensorOptions& options, const dist::TensorParallel& tp_)
+    : GatedMlp(hidden, static_cast<int64_t>(even_slice(intermediate, tp_.size(), tp_.rank(), "intermediate_size").size()),
+               with_bias, activation_, options) {
+  tp = tp_;
+  if (!tp.enabled()) return;
+  std::vector<int64_t> columns = even_slice(intermediate, tp.size(), tp.rank(), "intermediate_size");
+  gate_proj.shard = output_shard(columns, intermediate);
+  up_proj.shard = output_shard(columns, intermediate);
+  down_proj.shard = input_shard(columns, intermediate);
+}
+
+at::Tensor GatedMlp::forward(const at::Tensor& input) const {
+  at::Tensor x = dist::copy_to_tensor_parallel(input, tp);  // f
+  return row_parallel_forward(down_proj, apply_activation(gate_proj.forward(x), activation) * up_proj.forward(x), tp);
 }
 
 void GatedMlp::visit(const std::string& prefix, const ParamVisitor& visitor) {

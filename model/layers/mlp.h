@@ -1,8 +1,10 @@
-// The SwiGLU MLP of Llama/Qwen2: down(act(gate(x)) * up(x)).
+// The SwiGLU MLP of Llama/Qwen2: down(act(gate(x)) * up(x)). Under tensor parallelism each rank holds a slice of
+// the intermediate features: gate/up column-parallel, down row-parallel (model/tensor_parallel.h).
 #pragma once
 
 #include <string>
 
+#include "distributed/tensor_parallel.h"
 #include "model/layers/linear.h"
 
 namespace mha2mla {
@@ -12,8 +14,13 @@ struct GatedMlp {
   std::string activation = "silu";
 
   GatedMlp() = default;
+  dist::TensorParallel tp;  // default: the whole MLP here
+
   GatedMlp(int64_t hidden, int64_t intermediate, bool with_bias, const std::string& activation,
            const at::TensorOptions& options);
+  // This rank's slice of the intermediate features of an MLP `intermediate` wide (it must divide by tp's size).
+  GatedMlp(int64_t hidden, int64_t intermediate, bool with_bias, const std::string& activation,
+           const at::TensorOptions& options, const dist::TensorParallel& tp);
   at::Tensor forward(const at::Tensor& x) const;
   void visit(const std::string& prefix, const ParamVisitor& visitor);
 };

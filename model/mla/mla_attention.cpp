@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "common/error.h"
 #include "model/layers/attention_kernel.h"
 #include "model/layers/rotary.h"
 
@@ -15,6 +16,22 @@ at::Tensor select_tokens(const at::Tensor& mask, const at::Tensor& when_true, co
   return at::where(m, when_true, when_false);
 }
 
+// The layout of the heads `partition` holds: its KV heads' RoPE pairs, the latent still sized for every KV head.
+MlaLayerLayout layout_for_heads(const MlaLayerLayout& whole, const HeadPartition& partition) {
+  whole.validate("MLA layer");
+  if (partition.whole()) return whole;
+  if (whole.heads != partition.total_heads || whole.kv_heads != partition.total_kv_heads)
+    fail("the MLA layout has {} heads / {} KV heads but the attention it converts has {} / {}", whole.heads,
+         whole.kv_heads, partition.total_heads, partition.total_kv_heads);
+  MlaLayerLayout local = whole;
+  local.heads = partition.heads;
+  local.kv_heads = static_cast<int64_t>(partition.kv_heads.size());
+  local.latent_kv_heads = whole.kv_heads;
+  local.rope_pairs.clear();
+  for (int64_t g : partition.kv_heads) local.rope_pairs.push_back(whole.rope_pairs.at(static_cast<size_t>(g)));
+  return local;
+}
+
 }  // namespace
 
 void LatentProjections::visit(const std::string& prefix, const std::string& modality, const ParamVisitor& visitor) {
@@ -26,13 +43,18 @@ void LatentProjections::visit(const std::string& prefix, const std::string& moda
   v_up.visit(name("v_up_proj"), visitor);
 }
 
-MlaAttention::MlaAttention(const MlaLayerLayout& layout, const GqaAttention& teacher, const at::TensorOptions& options)
-    : layout_(layout) {
-  layout_.validate("MLA layer");
+MlaAttention::MlaAttention(const MlaLayerLayout& whole_layout, const GqaAttention& teacher, const at::TensorOptions& options)
+    : layout_(layout_for_heads(whole_layout, teacher.partition())),
+      partition_(teacher.partition()),
+      tp_(teacher.tensor_parallel()) {
+  layout_.validate("MLA layer (this rank's heads)");
+  const MlaLayerLayout& layout = layout_;
   q_proj.weight = teacher.q_proj.weight;
   q_proj.bias = teacher.q_proj.bias;
+  q_proj.shard = teacher.q_proj.shard;
   o_proj.weight = teacher.o_proj.weight;
   o_proj.bias = teacher.o_proj.bias;
+  o_proj.shard = teacher.o_proj.shard;
 
   const int64_t hidden = teacher.q_proj.in_features();
   const bool bias = teacher.k_proj.bias.defined();
@@ -60,6 +82,17 @@ MlaAttention::MlaAttention(const MlaLayerLayout& layout, const GqaAttention& tea
   };
   make(text);
   if (layout.modality_split()) make(image);
+  if (tp_.enabled()) {
+    // k_rope_proj and the up projections by this rank's KV heads; the down projections whole on every rank.
+    const int64_t all_kv = partition_.total_kv_heads, copies = partition_.kv_copies;
+    k_rope_proj.shard = output_shard(head_rows(partition_.kv_heads, layout.rope_dims), all_kv * layout.rope_dims, copies);
+    for (LatentProjections* p : {&text, &image}) {
+      if (!p->k_up.weight.defined()) continue;
+      p->k_up.shard = output_shard(head_rows(partition_.kv_heads, layout.nope_dims()), all_kv * layout.nope_dims(), copies);
+      p->v_up.shard = output_shard(head_rows(partition_.kv_heads, layout.head_dim), all_kv * layout.head_dim, copies);
+      for (Linear* down : {&p->kv_down, &p->k_down, &p->v_down}) down->shard.replicated_trainable = true;
+    }
+  }
   query_permutation_ = layout_.query_permutation();
   rope_index_ = layout_.rope_index();
 }
@@ -135,7 +168,8 @@ at::Tensor MlaAttention::queries(const at::Tensor& x, const AttentionInputs& inp
   return at::cat({q_rope, q_nope}, -1);
 }
 
-at::Tensor MlaAttention::forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) {
+at::Tensor MlaAttention::forward(const at::Tensor& input, const AttentionInputs& inputs, LayerCache* cache) {
+  at::Tensor x = dist::copy_to_tensor_parallel(input, tp_);  // f: each rank uses x for its own heads
   at::Tensor q = queries(x, inputs);
   at::Tensor k_rope = rope_keys(x, inputs);
   at::Tensor c = latent(x, inputs.image_mask);
@@ -144,7 +178,7 @@ at::Tensor MlaAttention::forward(const at::Tensor& x, const AttentionInputs& inp
     auto* latent_cache = static_cast<LatentKvCache*>(cache);
     const bool decoding = latent_cache->length() > 0;
     latent_cache->append(c, k_rope, image_mask);
-    if (decoding) return o_proj.forward(merge_heads(attend_absorbed(q, *latent_cache, inputs.bias)));
+    if (decoding) return row_parallel_forward(o_proj, merge_heads(attend_absorbed(q, *latent_cache, inputs.bias)), tp_);
     // Prefill: attend over what the cache now holds (dequantised if it quantises), decompressed.
     c = latent_cache->latent();
     k_rope = latent_cache->rope_keys();
@@ -153,7 +187,7 @@ at::Tensor MlaAttention::forward(const at::Tensor& x, const AttentionInputs& inp
   auto [k_nope, v] = expand_latent(c, image_mask);
   at::Tensor k = at::cat({k_rope, k_nope}, -1);
   at::Tensor attended = grouped_attention(q, k, v, inputs.bias, 1.0 / std::sqrt(static_cast<double>(layout_.head_dim)));
-  return o_proj.forward(merge_heads(attended));
+  return row_parallel_forward(o_proj, merge_heads(attended), tp_);  // g inside
 }
 
 std::unique_ptr<LayerCache> MlaAttention::make_cache(const LatentCacheOptions& options) const {
@@ -163,23 +197,30 @@ std::unique_ptr<LayerCache> MlaAttention::make_cache(const LatentCacheOptions& o
 void MlaAttention::visit(const std::string& prefix, const ParamVisitor& visitor) {
   k_rope_proj.visit(join_name(prefix, "k_rope_proj"), visitor);
   if (k_up_bias.defined()) {
-    visit_full(visitor, join_name(prefix, "k_up_proj.bias"), k_up_bias);
-    visit_full(visitor, join_name(prefix, "v_up_proj.bias"), v_up_bias);
+    const std::string k_name = join_name(prefix, "k_up_proj.bias"), v_name = join_name(prefix, "v_up_proj.bias");
+    if (tp_.enabled()) {
+      const int64_t all_kv = partition_.total_kv_heads, copies = partition_.kv_copies;
+      visit_slice(visitor, k_name, k_up_bias, 0, head_rows(partition_.kv_heads, layout_.nope_dims()),
+                  all_kv * layout_.nope_dims(), copies);
+      visit_slice(visitor, v_name, v_up_bias, 0, head_rows(partition_.kv_heads, layout_.head_dim),
+                  all_kv * layout_.head_dim, copies);
+    } else {
+      visit_full(visitor, k_name, k_up_bias);
+      visit_full(visitor, v_name, v_up_bias);
+    }
   }
   text.visit(prefix, layout_.modality_split() ? "text" : "shared", visitor);
   if (layout_.modality_split()) image.visit(prefix, "image", visitor);
   // q_proj / o_proj: the student's own copies whole (with their adapters), else only the adapters on the shared ones.
   if (own_q_proj) {
     q_proj.visit(join_name(prefix, "student_q_proj"), visitor);
-  } else if (q_proj.lora.defined()) {
-    visit_full(visitor, join_name(prefix, "q_proj.lora_A.weight"), q_proj.lora.a);
-    visit_full(visitor, join_name(prefix, "q_proj.lora_B.weight"), q_proj.lora.b);
+  } else {
+    q_proj.visit_lora(join_name(prefix, "q_proj"), visitor);
   }
   if (own_o_proj) {
     o_proj.visit(join_name(prefix, "student_o_proj"), visitor);
-  } else if (o_proj.lora.defined()) {
-    visit_full(visitor, join_name(prefix, "o_proj.lora_A.weight"), o_proj.lora.a);
-    visit_full(visitor, join_name(prefix, "o_proj.lora_B.weight"), o_proj.lora.b);
+  } else {
+    o_proj.visit_lora(join_name(prefix, "o_proj"), visitor);
   }
 }
 

@@ -14,6 +14,11 @@
 // With a LatentKvCache, a step that starts from an empty cache (prefill) decompresses the cached latents as
 // above; later steps (decoding) attend without decompressing past tokens (method.md section 6, see
 // attend_absorbed in mla_absorbed.cpp).
+//
+// Under tensor parallelism the student computes the teacher's heads of this rank (model/tensor_parallel.h): the
+// latent c, shared by every head, is computed whole on every rank; k_rope_proj, the up projections and their
+// biases hold this rank's KV heads; o_proj is row-parallel. Prefill and absorbed decoding both work per rank:
+// each rank caches the whole latent and its own heads' RoPE keys.
 #pragma once
 
 #include <memory>
@@ -38,7 +43,8 @@ struct LatentProjections {
 class MlaAttention final : public AttentionBlock {
  public:
   // q_proj and o_proj share the teacher's weight tensors (frozen parts exist once); the rest is allocated
-  // with zeros for the converter or a checkpoint to fill.
+  // with zeros for the converter or a checkpoint to fill. `layout` describes the whole layer; the student keeps
+  // the heads the teacher holds (teacher.partition()) and uses the teacher's tensor-parallel group.
   MlaAttention(const MlaLayerLayout& layout, const GqaAttention& teacher, const at::TensorOptions& options);
 
   at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) override;
@@ -58,7 +64,7 @@ class MlaAttention final : public AttentionBlock {
   // (no past token is decompressed); bias [B, 1, T, S]. Returns [B, heads, T, head_dim] (before o_proj).
   at::Tensor attend_absorbed(const at::Tensor& q, const LatentKvCache& cache, const at::Tensor& bias) const;
 
-  const MlaLayerLayout& layout() const { return layout_; }
+  const MlaLayerLayout& layout() const { return layout_; }  // this rank's heads
 
   Linear q_proj, o_proj;
   // Set when q_proj / o_proj are the student's own copies (model/mla/student_copies.h) rather than the teacher's
@@ -77,6 +83,8 @@ class MlaAttention final : public AttentionBlock {
   at::Tensor rope_tables_for_keys(const at::Tensor& table) const;  // [B, T, d] -> [B, kv_heads, T, r]
 
   MlaLayerLayout layout_;
+  HeadPartition partition_;
+  dist::TensorParallel tp_;
   at::Tensor query_permutation_;  // [heads, head_dim]
   at::Tensor rope_index_;         // [kv_heads, rope_dims]
 };

@@ -21,13 +21,16 @@ struct MlaLayerLayout {
   int64_t kv_heads = 0;       // KV heads (this rank)
   int64_t head_dim = 0;
   int64_t rope_dims = 0;      // r per KV head
-  int64_t latent_rank = 0;    // d_kv per KV head; the latent is kv_heads * latent_rank wide
+  int64_t latent_rank = 0;    // d_kv per KV head; the latent is latent_kv_heads * latent_rank wide
+  // KV heads of the whole layer, which size the latent (0: kv_heads). Under tensor parallelism a rank computes
+  // kv_heads of them from the latent that all heads share.
+  int64_t latent_kv_heads = 0;
   MlaVariant variant = MlaVariant::joint;
   bool identity_down = false; // stage 1 (partial-RoPE at full rank): the "latent" is the layer input itself
   std::vector<std::vector<int64_t>> rope_pairs;  // [kv_heads][rope_dims / 2] kept frequency pairs, ascending
 
   int64_t nope_dims() const { return head_dim - rope_dims; }
-  int64_t latent_width() const { return kv_heads * latent_rank; }    // d_c
+  int64_t latent_width() const { return (latent_kv_heads > 0 ? latent_kv_heads : kv_heads) * latent_rank; }  // d_c
   bool modality_split() const { return variant != MlaVariant::shared; }
 
   // Dims of KV head g: kept (R) in the rotate_half-compatible order, and the NoPE complement, ascending.

@@ -22,7 +22,9 @@ std::set<std::string> chosen_names(Model& model, const TrainConfig& train) {
   }
   // Everything else is frozen.
   model.visit([&](ParamRef& ref) {
-    if (!names.count(ref.name)) EXPECT_FALSE(ref.tensor->requires_grad()) << ref.name;
+    if (!names.count(ref.name)) {
+      EXPECT_FALSE(ref.tensor->requires_grad()) << ref.name;
+    }
   });
   return names;
 }

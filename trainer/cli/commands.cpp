@@ -3,17 +3,18 @@
 namespace mha2mla::cli {
 
 const std::vector<CommandSpec>& all_commands() {
+  // In pipeline order: --help lists them this way.
   static const std::vector<CommandSpec> commands = {
-      calibrate_command(),
-      convert_command(),
-      eval_command(),
-      export_command(),
-      generate_command(),
       info_command(),
+      reference_command(),
       make_tiny_command(),
       make_data_command(),
-      reference_command(),
+      calibrate_command(),
+      convert_command(),
       train_command(),
+      eval_command(),
+      generate_command(),
+      export_command(),
   };
   return commands;
 }
