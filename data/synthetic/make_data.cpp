@@ -51,16 +51,24 @@ SyntheticRecord good_record(const MakeDataOptions& o, int64_t index) {
   };
   SyntheticRecord r;
   r.id = fmt::format("sample-{:06d}", index);
+  if (o.task == "vqa") {  // one image, one question, a short answer
+    const int64_t width = side(), height = side();
+    Scene scene = random_scene(rng, width, height, o.max_shapes);
+    QuestionAnswer qa = ask_about(scene, rng);
+    r.turns = {{true, "<image>\n" + qa.question}, {false, qa.short_answer}};
+    r.images = {encode(render_scene(scene), rng)};
+    return r;
+  }
   const uint64_t kind = rng.below(20);
   if (kind < 3) {  // two images, one question about both
-    Scene first = random_scene(rng, side(), side());
-    Scene second = random_scene(rng, side(), side());
+    Scene first = random_scene(rng, side(), side(), o.max_shapes);
+    Scene second = random_scene(rng, side(), side(), o.max_shapes);
     QuestionAnswer qa = ask_about_pair(first, second, rng);
     r.turns = {{true, "<image>\n<image>\n" + qa.question}, {false, qa.answer}};
     r.images = {encode(render_scene(first), rng), encode(render_scene(second), rng)};
     return r;
   }
-  Scene scene = random_scene(rng, side(), side());
+  Scene scene = random_scene(rng, side(), side(), o.max_shapes);
   r.images = {encode(render_scene(scene), rng)};
   const int questions = kind < 9 ? 2 + static_cast<int>(rng.below(2)) : 1;  // multi-turn about 30% of the time
   std::vector<std::string> asked;
@@ -159,6 +167,11 @@ void write_images(const std::string& out, const SyntheticRecord& r) {
 
 }  // namespace
 
+const std::vector<std::string>& make_data_tasks() {
+  static const std::vector<std::string> tasks = {"mixed", "vqa"};
+  return tasks;
+}
+
 const std::vector<std::string>& make_data_formats() {
   static const std::vector<std::string> formats = {"llava_json", "sharegpt_jsonl", "messages_jsonl", "wds"};
   return formats;
@@ -178,6 +191,10 @@ MakeDataReport make_synthetic_dataset(const MakeDataOptions& o) {
   if (o.samples < 0 || o.bad < 0) fail("make-data: --samples and --bad must not be negative");
   if (o.min_side < 16 || o.max_side < o.min_side) fail("make-data: image sides {}..{} are not a valid range", o.min_side, o.max_side);
   if (o.out.empty()) fail("make-data: --out is required");
+  const auto& tasks = make_data_tasks();
+  if (std::find(tasks.begin(), tasks.end(), o.task) == tasks.end())
+    fail("make-data: unknown --task '{}'; expected {}", o.task, join(tasks, ", "));
+  if (o.max_shapes < 1 || o.max_shapes > 9) fail("make-data: --max-shapes {} is not in 1..9 (one shape per grid cell)", o.max_shapes);
   ensure_directory(o.out);
   if (o.format != "wds") ensure_directory(path_join(o.out, "images"));
 
@@ -245,6 +262,7 @@ MakeDataReport make_synthetic_dataset(const MakeDataOptions& o) {
   manifest["samples"] = o.samples;
   manifest["records"] = report.records;
   manifest["seed"] = o.seed;
+  manifest["task"] = o.task;
   manifest["files"] = report.files;
   manifest["bad"] = ojson::object();
   for (const auto& [kind, ids] : report.bad_ids) manifest["bad"][kind] = ids;

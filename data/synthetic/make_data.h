@@ -7,6 +7,9 @@
 // (members <key>.json and <key>.jpg|png, or <key>.0.jpg, <key>.1.png for two images). OUT/manifest.json lists
 // the counts, files and the ids of the bad records by kind.
 //
+// Tasks: `mixed` (the default) varies the conversation shapes; `vqa` is single-image, single-turn visual question
+// answering with short exact answers (the demo's task; data.held_out keeps the file's first records apart).
+//
 // Bad kinds (K of each with --bad K), ids "bad-<kind>-<k>": missing_image (not for wds: a shard holds its
 // images), corrupt_image (a truncated JPEG, or bytes that are no image), malformed_json, unknown_role,
 // placeholder_mismatch (two <image> for one image), empty_conversation, too_long (an answer of ~1500 words;
@@ -28,6 +31,11 @@ struct MakeDataOptions {
   uint64_t seed = 1234;
   int64_t shard_size = 64;            // wds: records per shard
   int64_t min_side = 96, max_side = 160;  // image width and height range, pixels
+  // mixed: sentence answers, ~30% multi-turn, ~15% with two images (exercises every reader and template path);
+  // vqa: one image and one question per sample, answered by a single word or phrase (short_answer_vocabulary()),
+  // scored by exact match: the task of the built-in demo.
+  std::string task = "mixed";
+  int max_shapes = 4;                     // shapes per image: 1..max_shapes (at most 9, one per grid cell)
 };
 
 struct MakeDataReport {
@@ -37,6 +45,7 @@ struct MakeDataReport {
 };
 
 const std::vector<std::string>& make_data_formats();
+const std::vector<std::string>& make_data_tasks();  // mixed, vqa
 // The bad kinds make-data writes for `format`.
 std::vector<std::string> bad_kinds_for(const std::string& format);
 

@@ -49,6 +49,18 @@ const std::vector<std::string>& shape_colours() {
   return colours;
 }
 
+const std::vector<std::string>& short_answer_vocabulary() {
+  static const std::vector<std::string> vocabulary = [] {
+    std::vector<std::string> words = shape_colours();
+    words.insert(words.end(), shape_kinds().begin(), shape_kinds().end());
+    for (int n = 0; n <= 18; ++n) words.push_back(std::to_string(n));  // counts: up to 9 shapes in each of two images
+    for (int cell = 0; cell < 9; ++cell) words.push_back(cell_name(cell / 3, cell % 3));
+    for (const char* word : {"above", "below", "first", "second"}) words.push_back(word);
+    return words;
+  }();
+  return vocabulary;
+}
+
 std::string cell_name(int row, int column) {
   static const char* rows[] = {"top", "", "bottom"};
   static const char* columns[] = {"left", "", "right"};
@@ -112,30 +124,36 @@ QuestionAnswer ask_about(const Scene& scene, Rng& rng) {
     switch (rng.below(6)) {
       case 0:  // colour of a shape kind that occurs once
         if (count_kind(scene, a.kind) != 1) break;
-        return {"What colour is the " + a.kind + "?", "The " + a.kind + " is " + a.colour + "."};
+        return {"What colour is the " + a.kind + "?", "The " + a.kind + " is " + a.colour + ".", a.colour};
       case 1: {  // shape of a colour that occurs once
         int64_t same = std::count_if(scene.shapes.begin(), scene.shapes.end(),
                                      [&](const Shape& s) { return s.colour == a.colour; });
         if (same != 1) break;
-        return {"What shape is the " + a.colour + " object?", "It is a " + a.kind + "."};
+        return {"What shape is the " + a.colour + " object?", "It is a " + a.kind + ".", a.kind};
       }
       case 2: {  // count of a kind (possibly zero)
         const std::string& kind = shape_kinds()[rng.below(shape_kinds().size())];
-        return {"How many " + plural(kind, 2) + " are there?", count_sentence(count_kind(scene, kind), kind)};
+        const int64_t n = count_kind(scene, kind);
+        return {"How many " + plural(kind, 2) + " are there?", count_sentence(n, kind), std::to_string(n)};
       }
-      case 3:
-        return {"How many shapes are in the image?", count_sentence(static_cast<int64_t>(scene.shapes.size()), "shape")};
-      case 4:
-        return {"Where is " + name_of(a) + "?", capitalised(name_of(a)) + " is in the " + cell_name(a.row, a.column) + "."};
+      case 3: {
+        const auto n = static_cast<int64_t>(scene.shapes.size());
+        return {"How many shapes are in the image?", count_sentence(n, "shape"), std::to_string(n)};
+      }
+      case 4: {
+        const std::string cell = cell_name(a.row, a.column);
+        return {"Where is " + name_of(a) + "?", capitalised(name_of(a)) + " is in the " + cell + ".", cell};
+      }
       case 5: {  // relative position of two shapes in different columns (or rows)
         const Shape& b = scene.shapes[rng.below(scene.shapes.size())];
         if (&a == &b) break;
         if (a.column != b.column) {
-          return {"Is " + name_of(a) + " to the left or to the right of " + name_of(b) + "?",
-                  "It is to the " + std::string(a.column < b.column ? "left" : "right") + "."};
+          const std::string side = a.column < b.column ? "left" : "right";
+          return {"Is " + name_of(a) + " to the left or to the right of " + name_of(b) + "?", "It is to the " + side + ".",
+                  side};
         }
-        return {"Is " + name_of(a) + " above or below " + name_of(b) + "?",
-                std::string("It is ") + (a.row < b.row ? "above" : "below") + "."};
+        const std::string side = a.row < b.row ? "above" : "below";
+        return {"Is " + name_of(a) + " above or below " + name_of(b) + "?", "It is " + side + ".", side};
       }
     }
   }
@@ -146,13 +164,14 @@ QuestionAnswer ask_about_pair(const Scene& first, const Scene& second, Rng& rng)
     if (rng.below(2) == 0) {
       const int64_t total = static_cast<int64_t>(first.shapes.size() + second.shapes.size());
       return {"How many shapes are there in the two images together?",
-              "There are " + std::to_string(total) + " shapes in total."};
+              "There are " + std::to_string(total) + " shapes in total.", std::to_string(total)};
     }
     const std::string& kind = shape_kinds()[rng.below(shape_kinds().size())];
     const int64_t a = count_kind(first, kind), b = count_kind(second, kind);
     if (a == b) continue;
+    const std::string which = a > b ? "first" : "second";
     return {"Which image has more " + plural(kind, 2) + ", the first or the second?",
-            std::string("The ") + (a > b ? "first" : "second") + " image has more " + plural(kind, 2) + "."};
+            "The " + which + " image has more " + plural(kind, 2) + ".", which};
   }
 }
 

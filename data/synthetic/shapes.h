@@ -36,11 +36,17 @@ Scene random_scene(Rng& rng, int64_t width, int64_t height, int max_shapes = 4);
 // Draws the scene: light grey background, each shape filled in its colour inside its cell (no anti-aliasing).
 image::RgbImage render_scene(const Scene& scene);
 
-// A question with its exact answer.
+// A question with its exact answer, as a sentence and as a single word or short phrase from a fixed vocabulary
+// (short_answer_vocabulary(): colours, shape kinds, counts as digits, cell names, left/right, above/below, first/
+// second), the form VQA benchmarks score by exact match.
 struct QuestionAnswer {
   std::string question;
   std::string answer;
+  std::string short_answer;
 };
+
+// Every short answer ask_about / ask_about_pair can give, in a fixed order.
+const std::vector<std::string>& short_answer_vocabulary();
 
 // One question about a scene, of a randomly chosen answerable kind.
 QuestionAnswer ask_about(const Scene& scene, Rng& rng);

@@ -16,6 +16,11 @@ const std::vector<std::string>& tiny_architectures() {
   return archs;
 }
 
+const std::vector<std::string>& tiny_sizes() {
+  static const std::vector<std::string> sizes = {"tiny", "demo"};
+  return sizes;
+}
+
 namespace {
 
 hf::TextConfig tiny_text(const std::string& family) {
@@ -142,9 +147,25 @@ hf::HfConfig tiny_qwen2_5_vl() {
   return c;
 }
 
+// The demo teacher: the tiny layout (GQA 4/2 heads of 32 dims, M-RoPE or CLIP, the same token ids) with the depth
+// and widths meant for learning the synthetic shapes task from scratch (docs/quickstart.md has the numbers).
+void scale_to_demo(hf::HfConfig& c) {
+  c.text.num_hidden_layers = 4;
+  c.text.intermediate_size = 384;
+  if (c.qwen_vision) {
+    c.qwen_vision->hidden_size = 96;
+    c.qwen_vision->num_heads = 4;
+    c.qwen_vision->intermediate_size = 192;
+  }
+  if (c.clip_vision) {
+    c.clip_vision->hidden_size = 96;
+    c.clip_vision->intermediate_size = 192;
+  }
+}
+
 }  // namespace
 
-hf::HfConfig tiny_config(const std::string& arch) {
+hf::HfConfig tiny_config(const std::string& arch, const std::string& size) {
   hf::HfConfig config;
   if (arch == "llama") {
     config.model_type = hf::ModelType::kLlama;
@@ -159,14 +180,22 @@ hf::HfConfig tiny_config(const std::string& arch) {
   } else {
     fail_with_hint("choose one of: " + join(tiny_architectures(), ", "), "make-tiny: unknown --arch '{}'", arch);
   }
+  if (size == "demo") {
+    if (!hf::is_llava_family(config.model_type) && !hf::is_qwen_vl_family(config.model_type))
+      fail_with_hint("use --arch qwen2_5_vl, llava or llava_next with --size demo",
+                     "make-tiny: --size demo is a vision-language teacher, but --arch {} is a text model", arch);
+    scale_to_demo(config);
+  } else if (size != "tiny") {
+    fail_with_hint("choose one of: " + join(tiny_sizes(), ", "), "make-tiny: unknown --size '{}'", size);
+  }
   config.torch_dtype = "float32";
-  config.source = "make-tiny " + arch;
+  config.source = "make-tiny " + arch + (size == "tiny" ? "" : " --size " + size);
   hf::validate(config);
   return config;
 }
 
-std::optional<image::PreprocessorConfig> tiny_preprocessor_config(const std::string& arch) {
-  const hf::HfConfig config = tiny_config(arch);
+std::optional<image::PreprocessorConfig> tiny_preprocessor_config(const std::string& arch, const std::string& size) {
+  const hf::HfConfig config = tiny_config(arch, size);
   image::PreprocessorConfig p;
   if (config.model_type == hf::ModelType::kLlava) {
     p.kind = image::ImageProcessorKind::kClip;  // llava-hf/llava-1.5-*-hf ship a CLIPImageProcessor
@@ -194,12 +223,12 @@ std::optional<image::PreprocessorConfig> tiny_preprocessor_config(const std::str
   } else {
     return std::nullopt;
   }
-  p.source = "make-tiny " + arch;
+  p.source = config.source;
   return p;
 }
 
 hf::HfConfig make_tiny_model(const TinyModelOptions& options) {
-  hf::HfConfig config = tiny_config(options.arch);
+  hf::HfConfig config = tiny_config(options.arch, options.size);
   if (options.vocab_size > 0) config.text.vocab_size = options.vocab_size;
   if (options.bos_token_id >= 0) config.text.bos_token_id = options.bos_token_id;
   if (options.eos_token_id >= 0) config.text.eos_token_ids = {options.eos_token_id};
@@ -208,9 +237,9 @@ hf::HfConfig make_tiny_model(const TinyModelOptions& options) {
   auto model = build_model(config, ModelLoadOptions{});
   init_random([&](const ParamVisitor& v) { model->visit(v); }, options.seed);
   save_model(*model, options.out);
-  if (auto preprocessor = tiny_preprocessor_config(options.arch))
+  if (auto preprocessor = tiny_preprocessor_config(options.arch, options.size))
     image::save_preprocessor_config(*preprocessor, path_join(options.out, "preprocessor_config.json"));
-  spdlog::info("wrote tiny {} checkpoint to {} (seed {})", options.arch, options.out, options.seed);
+  spdlog::info("wrote {} {} checkpoint to {} (seed {})", options.size, options.arch, options.out, options.seed);
   return config;
 }
 

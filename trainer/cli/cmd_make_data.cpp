@@ -16,13 +16,19 @@ CommandSpec make_data_command() {
       "and relative position and their exact answers; some samples are multi-turn, some have two images. "
       "--bad K adds K deliberately broken records of each kind (missing_image, corrupt_image, malformed_json, "
       "unknown_role, placeholder_mismatch, empty_conversation, too_long), listed in OUT/manifest.json. "
+      "--task vqa writes single-image, single-question samples with one-word answers (the demo's task). "
       "Deterministic from --seed.";
   command.options = {{"--format", "F", "dataset format", data::make_data_formats(), "", true},
                      {"--out", "DIR", "output folder", {}, "", true},
                      {"--samples", "N", "good samples", {}, "100"},
                      {"--bad", "K", "broken records of each kind", {}, "0"},
                      {"--seed", "S", "random seed", {}, "1234"},
-                     {"--shard-size", "N", "wds: records per tar shard", {}, "64"}};
+                     {"--shard-size", "N", "wds: records per tar shard", {}, "64"},
+                     {"--task", "T", "mixed: sentence answers, multi-turn and two-image samples; vqa: one image, one "
+                      "question, a single-word answer", data::make_data_tasks(), "mixed"},
+                     {"--min-side", "PX", "smallest image width / height", {}, "96"},
+                     {"--max-side", "PX", "largest image width / height", {}, "160"},
+                     {"--max-shapes", "N", "shapes per image: 1..N (N <= 9)", {}, "4"}};
   command.run = [](const ParsedArgs& args) {
     data::MakeDataOptions options;
     options.format = args.get("--format");
@@ -31,6 +37,10 @@ CommandSpec make_data_command() {
     options.bad = args.get_int("--bad");
     options.seed = static_cast<uint64_t>(args.get_int("--seed"));
     options.shard_size = args.get_int("--shard-size");
+    options.task = args.get("--task");
+    options.min_side = args.get_int("--min-side");
+    options.max_side = args.get_int("--max-side");
+    options.max_shapes = static_cast<int>(args.get_int("--max-shapes"));
     if (options.shard_size < 1) fail("make-data: --shard-size must be at least 1, got {}", options.shard_size);
     data::MakeDataReport report = data::make_synthetic_dataset(options);
     int64_t bad = 0;

@@ -39,11 +39,14 @@ CommandSpec make_tiny_command() {
       "with tiny sizes, deterministic from --seed.";
   command.options = {{"--arch", "A", "architecture", tiny_architectures(), "", true},
                      {"--out", "DIR", "output folder", {}, "", true},
+                     {"--size", "S", "tiny: test-sized; demo: the demo teacher's layers and widths (VLMs)",
+                      tiny_sizes(), "tiny"},
                      {"--seed", "N", "random seed", {}, "1234"}};
   command.run = [](const ParsedArgs& args) {
     TinyModelOptions options;
     options.arch = args.get("--arch");
     options.out = args.get("--out");
+    options.size = args.get("--size");
     options.seed = static_cast<uint64_t>(args.get_int("--seed"));
     // The tokenizer first: the model's embedding rows and special ids follow it.
     tokenizer::TinyTokenizerInfo vocabulary = tokenizer::write_tiny_tokenizer(
