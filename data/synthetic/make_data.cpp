@@ -54,7 +54,12 @@ SyntheticRecord good_record(const MakeDataOptions& o, int64_t index) {
   if (o.task == "vqa") {  // one image, one question, a short answer
     const int64_t width = side(), height = side();
     Scene scene = random_scene(rng, width, height, o.max_shapes);
-    QuestionAnswer qa = ask_about(scene, rng);
+    std::optional<QuestionAnswer> asked = ask_about(scene, rng, o.questions);
+    while (!asked) {  // this scene answers none of the allowed kinds (a relative question needs two shapes)
+      scene = random_scene(rng, width, height, o.max_shapes);
+      asked = ask_about(scene, rng, o.questions);
+    }
+    const QuestionAnswer& qa = *asked;
     r.turns = {{true, "<image>\n" + qa.question}, {false, qa.short_answer}};
     r.images = {encode(render_scene(scene), rng)};
     return r;
@@ -195,6 +200,12 @@ MakeDataReport make_synthetic_dataset(const MakeDataOptions& o) {
   if (std::find(tasks.begin(), tasks.end(), o.task) == tasks.end())
     fail("make-data: unknown --task '{}'; expected {}", o.task, join(tasks, ", "));
   if (o.max_shapes < 1 || o.max_shapes > 9) fail("make-data: --max-shapes {} is not in 1..9 (one shape per grid cell)", o.max_shapes);
+  for (const std::string& kind : o.questions)
+    if (std::find(question_kinds().begin(), question_kinds().end(), kind) == question_kinds().end())
+      fail("make-data: unknown question kind '{}' in --questions; expected some of {}", kind, join(question_kinds(), ", "));
+  if (!o.questions.empty() && o.task != "vqa") fail("make-data: --questions applies to --task vqa only");
+  if (o.questions.size() == 1 && o.questions[0] == "relative" && o.max_shapes < 2)
+    fail("make-data: relative questions need two shapes: raise --max-shapes above 1");
   ensure_directory(o.out);
   if (o.format != "wds") ensure_directory(path_join(o.out, "images"));
 

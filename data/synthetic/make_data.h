@@ -36,6 +36,7 @@ struct MakeDataOptions {
   // scored by exact match: the task of the built-in demo.
   std::string task = "mixed";
   int max_shapes = 4;                     // shapes per image: 1..max_shapes (at most 9, one per grid cell)
+  std::vector<std::string> questions;     // vqa: the question kinds asked (question_kinds()); empty: all
 };
 
 struct MakeDataReport {

@@ -117,46 +117,68 @@ image::RgbImage render_scene(const Scene& scene) {
   return image;
 }
 
-QuestionAnswer ask_about(const Scene& scene, Rng& rng) {
+const std::vector<std::string>& question_kinds() {
+  static const std::vector<std::string> kinds = {"colour", "shape", "count", "total", "cell", "relative"};
+  return kinds;
+}
+
+std::optional<QuestionAnswer> ask_about(const Scene& scene, Rng& rng, const std::vector<std::string>& kinds) {
   MHA2MLA_CHECK(!scene.shapes.empty(), "empty scene");
-  while (true) {
+  std::vector<bool> allowed(question_kinds().size(), kinds.empty());
+  for (const std::string& kind : kinds) {
+    auto it = std::find(question_kinds().begin(), question_kinds().end(), kind);
+    MHA2MLA_CHECK(it != question_kinds().end(), "unknown question kind {}", kind);
+    allowed[static_cast<size_t>(it - question_kinds().begin())] = true;
+  }
+  // Draws as many times as an answerable question takes; a scene that cannot answer any allowed kind gives up
+  // after enough draws to make a miss on an answerable one vanishingly unlikely.
+  for (int attempt = 0; attempt < 4096; ++attempt) {
     const Shape& a = scene.shapes[rng.below(scene.shapes.size())];
-    switch (rng.below(6)) {
+    const uint64_t kind = rng.below(6);
+    if (!allowed[kind]) continue;
+    switch (kind) {
       case 0:  // colour of a shape kind that occurs once
         if (count_kind(scene, a.kind) != 1) break;
-        return {"What colour is the " + a.kind + "?", "The " + a.kind + " is " + a.colour + ".", a.colour};
+        return QuestionAnswer{"What colour is the " + a.kind + "?", "The " + a.kind + " is " + a.colour + ".", a.colour};
       case 1: {  // shape of a colour that occurs once
         int64_t same = std::count_if(scene.shapes.begin(), scene.shapes.end(),
                                      [&](const Shape& s) { return s.colour == a.colour; });
         if (same != 1) break;
-        return {"What shape is the " + a.colour + " object?", "It is a " + a.kind + ".", a.kind};
+        return QuestionAnswer{"What shape is the " + a.colour + " object?", "It is a " + a.kind + ".", a.kind};
       }
       case 2: {  // count of a kind (possibly zero)
         const std::string& kind = shape_kinds()[rng.below(shape_kinds().size())];
         const int64_t n = count_kind(scene, kind);
-        return {"How many " + plural(kind, 2) + " are there?", count_sentence(n, kind), std::to_string(n)};
+        return QuestionAnswer{"How many " + plural(kind, 2) + " are there?", count_sentence(n, kind), std::to_string(n)};
       }
       case 3: {
         const auto n = static_cast<int64_t>(scene.shapes.size());
-        return {"How many shapes are in the image?", count_sentence(n, "shape"), std::to_string(n)};
+        return QuestionAnswer{"How many shapes are in the image?", count_sentence(n, "shape"), std::to_string(n)};
       }
       case 4: {
         const std::string cell = cell_name(a.row, a.column);
-        return {"Where is " + name_of(a) + "?", capitalised(name_of(a)) + " is in the " + cell + ".", cell};
+        return QuestionAnswer{"Where is " + name_of(a) + "?", capitalised(name_of(a)) + " is in the " + cell + ".", cell};
       }
       case 5: {  // relative position of two shapes in different columns (or rows)
         const Shape& b = scene.shapes[rng.below(scene.shapes.size())];
         if (&a == &b) break;
         if (a.column != b.column) {
           const std::string side = a.column < b.column ? "left" : "right";
-          return {"Is " + name_of(a) + " to the left or to the right of " + name_of(b) + "?", "It is to the " + side + ".",
+          return QuestionAnswer{"Is " + name_of(a) + " to the left or to the right of " + name_of(b) + "?", "It is to the " + side + ".",
                   side};
         }
         const std::string side = a.row < b.row ? "above" : "below";
-        return {"Is " + name_of(a) + " above or below " + name_of(b) + "?", "It is " + side + ".", side};
+        return QuestionAnswer{"Is " + name_of(a) + " above or below " + name_of(b) + "?", "It is " + side + ".", side};
       }
     }
   }
+  return std::nullopt;
+}
+
+QuestionAnswer ask_about(const Scene& scene, Rng& rng) {
+  auto qa = ask_about(scene, rng, {});
+  MHA2MLA_CHECK(qa.has_value(), "no question for a scene of {} shape(s)", scene.shapes.size());
+  return *qa;
 }
 
 QuestionAnswer ask_about_pair(const Scene& first, const Scene& second, Rng& rng) {

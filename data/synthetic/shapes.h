@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,7 +49,14 @@ struct QuestionAnswer {
 // Every short answer ask_about / ask_about_pair can give, in a fixed order.
 const std::vector<std::string>& short_answer_vocabulary();
 
-// One question about a scene, of a randomly chosen answerable kind.
+// The kinds of question ask_about draws from, in its order: colour (of a shape kind), shape (of a colour), count (of
+// a kind), total (shapes in the image), cell (where a shape is), relative (left/right or above/below of another).
+const std::vector<std::string>& question_kinds();
+
+// One question about a scene, of a randomly chosen answerable kind among `kinds` (empty: all of question_kinds()).
+// Returns nothing when no allowed kind is answerable for this scene (relative questions need two shapes).
+std::optional<QuestionAnswer> ask_about(const Scene& scene, Rng& rng, const std::vector<std::string>& kinds);
+// Any kind (always answerable).
 QuestionAnswer ask_about(const Scene& scene, Rng& rng);
 
 // One question about two scenes together ("the first image", "the second image").

@@ -1,8 +1,11 @@
 // make-data: deterministic from the seed; scenes drawn where they say; answers that follow from the scene.
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "data/image/image_decode.h"
 #include "data/synthetic/image_encode.h"
+#include "data/synthetic/make_data.h"
 #include "data/synthetic/shapes.h"
 #include "tests/unit/data_test_support.h"
 
@@ -50,6 +53,48 @@ TEST(Shapes, ScenesAreDrawnWhereTheySayInTheirColours) {
       EXPECT_EQ(p[0], 235) << "empty cell " << cell << " is not background";
     }
   }
+}
+
+TEST(Shapes, OnlyTheAllowedKindsOfQuestionAreAsked) {
+  Scene scene;
+  scene.width = scene.height = 90;
+  scene.shapes = {{"circle", "red", 0, 0}, {"square", "blue", 1, 2}};
+  Rng rng(3);
+  for (int i = 0; i < 100; ++i) {
+    auto colour = ask_about(scene, rng, {"colour"});
+    ASSERT_TRUE(colour.has_value());
+    EXPECT_EQ(colour->question.rfind("What colour is the ", 0), 0u) << colour->question;
+    auto place = ask_about(scene, rng, {"cell", "total"});
+    ASSERT_TRUE(place.has_value());
+    EXPECT_TRUE(place->question.rfind("Where is ", 0) == 0 || place->question == "How many shapes are in the image?")
+        << place->question;
+  }
+  Scene single;
+  single.width = single.height = 90;
+  single.shapes = {{"triangle", "green", 2, 2}};
+  EXPECT_FALSE(ask_about(single, rng, {"relative"}).has_value()) << "one shape has nothing to be left of";
+}
+
+TEST(MakeData, QuestionKindsAreCheckedAndKept) {
+  const std::string dir = mha2mla::testing::scratch_dir();
+  MakeDataOptions o;
+  o.out = path_join(dir, "colour");
+  o.samples = 30;
+  o.task = "vqa";
+  o.max_shapes = 1;
+  o.questions = {"colour"};
+  make_synthetic_dataset(o);
+  const auto records = nlohmann::json::parse(read_file(path_join(o.out, "data.json")));
+  ASSERT_EQ(records.size(), 30u);
+  for (const auto& r : records)
+    EXPECT_EQ(r["conversations"][0]["value"].get<std::string>().rfind("<image>\nWhat colour is the ", 0), 0u) << r;
+  o.questions = {"color"};
+  EXPECT_ERROR_CONTAINS(make_synthetic_dataset(o), "unknown question kind 'color'", "colour, shape");
+  o.questions = {"relative"};
+  EXPECT_ERROR_CONTAINS(make_synthetic_dataset(o), "relative questions need two shapes");
+  o.questions = {"colour"};
+  o.task = "mixed";
+  EXPECT_ERROR_CONTAINS(make_synthetic_dataset(o), "--questions applies to --task vqa only");
 }
 
 TEST(Shapes, AnswersFollowFromTheScene) {

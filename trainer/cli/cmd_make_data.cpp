@@ -28,7 +28,9 @@ CommandSpec make_data_command() {
                       "question, a single-word answer", data::make_data_tasks(), "mixed"},
                      {"--min-side", "PX", "smallest image width / height", {}, "96"},
                      {"--max-side", "PX", "largest image width / height", {}, "160"},
-                     {"--max-shapes", "N", "shapes per image: 1..N (N <= 9)", {}, "4"}};
+                     {"--max-shapes", "N", "shapes per image: 1..N (N <= 9)", {}, "4"},
+                     {"--questions", "K,K", "vqa: the question kinds asked (colour, shape, count, total, cell, relative)",
+                      {}, "all"}};
   command.run = [](const ParsedArgs& args) {
     data::MakeDataOptions options;
     options.format = args.get("--format");
@@ -41,6 +43,7 @@ CommandSpec make_data_command() {
     options.min_side = args.get_int("--min-side");
     options.max_side = args.get_int("--max-side");
     options.max_shapes = static_cast<int>(args.get_int("--max-shapes"));
+    if (args.get("--questions") != "all") options.questions = split(args.get("--questions"), ',');
     if (options.shard_size < 1) fail("make-data: --shard-size must be at least 1, got {}", options.shard_size);
     data::MakeDataReport report = data::make_synthetic_dataset(options);
     int64_t bad = 0;
