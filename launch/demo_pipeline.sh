@@ -35,8 +35,8 @@ case "$PROFILE" in
     STAGE_OVERRIDES=()
     ;;
   short)
-    SAMPLES=2000; DATA_SEED=7; TEACHER_SEED=1234
-    TEACHER_OVERRIDES=(train.steps=200 train.schedule.warmup_steps=50)
+    SAMPLES=4000; DATA_SEED=7; TEACHER_SEED=1234
+    TEACHER_OVERRIDES=(train.steps=400)
     STAGE_OVERRIDES=(data.held_out=100 eval.samples=100 calibrate.samples=128 calibrate.held_out=16)
     ;;
   *) echo "demo: MHA2MLA_DEMO_PROFILE must be full or short, not '$PROFILE'" >&2; exit 2 ;;
@@ -78,9 +78,9 @@ export MHA2MLA_DEMO_RUN=$DEMO
 export MHA2MLA_DEMO_DATA=$DEMO/data
 
 # 1. Data.
-stage data "make-data: $SAMPLES shapes VQA samples" \
+stage data "make-data: $SAMPLES shapes VQA samples (one shape, its colour)" \
   "$BIN" make-data --format llava_json --task vqa --out "$DEMO/data" --samples "$SAMPLES" --seed "$DATA_SEED" \
-    --min-side 84 --max-side 84 --max-shapes 4
+    --min-side 84 --max-side 84 --max-shapes 1 --questions colour
 
 # 2. Teacher: cached under a hash of the recipes, the profile's numbers, the data and the code it depends on.
 teacher_key() {

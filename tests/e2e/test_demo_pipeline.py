@@ -4,8 +4,10 @@ evaluates, distils, evaluates again and exports. Asserted:
   - the KV-cache sizes in the report equal the closed form computed here from the converted config.json
     (teacher: layers x 2 x n_kv x head_dim x 4 bytes; student: layers x (n_kv x (r + d_kv) x 4 + 1/8)), and the
     student's is at most a quarter of the teacher's;
-  - the teacher beats the majority answer of the held-out set, the fine-tuned student is no worse than the converted
-    one and retains RETENTION of the teacher's accuracy, and distillation lowers the activation error;
+  - the teacher reads the image: it is right at least twice as often as always giving the held-out set's most
+    frequent answer (and at least half the time), the fine-tuned student is no worse than the converted
+    one, the converted one is measurably worse than the teacher, and the fine-tuned one retains RETENTION of the
+    teacher's accuracy, and distillation lowers the activation error;
   - the export is an hf-mla folder (config.json with a student-only `mla` block, weights, tokenizer).
 """
 import json
@@ -18,7 +20,8 @@ SOURCE = os.environ.get("MHA2MLA_SOURCE_DIR", os.getcwd())
 BINARY = os.environ.get("MHA2MLA_BINARY", "build/mha2mla")
 SCRATCH = os.environ.get("MHA2MLA_E2E_SCRATCH",
                          os.path.join(os.environ.get("MHA2MLA_TEST_TMP", "/tmp"), "demo_pipeline"))
-RETENTION = 0.95       # fine-tuned student / teacher accuracy
+RETENTION = 0.98       # fine-tuned student / teacher accuracy (the quickstart's target)
+CONVERSION_LOSS = 0.05  # the converted student, before fine-tuning, is at least this much below the teacher
 FAILURES = []
 
 
@@ -60,15 +63,19 @@ def main():
 
     accuracy = summary["accuracy"]
     print("accuracy:", json.dumps(accuracy))
-    # The short profile's teacher trains for a fraction of the quickstart's steps; it must beat always giving the
-    # most frequent reference answer (computed here from the held-out answers), and the fine-tuned student must keep
-    # RETENTION of whatever it reached.
+    # The short profile's teacher trains for a fraction of the quickstart's steps; it must clearly beat always giving
+    # the most frequent reference answer (computed here from the held-out answers), which a teacher blind to the image
+    # cannot, and the fine-tuned student must keep RETENTION of whatever it reached.
     with open(os.path.join(run, "eval_after.json")) as f:
         answers = [a["reference"] for a in json.load(f)["answers"] if a.get("scored", True)]
     majority = max(answers.count(a) for a in set(answers)) / len(answers)
-    check(accuracy["teacher"] > majority, f"teacher accuracy {accuracy['teacher']:.3f} > majority answer {majority:.3f}")
+    floor = max(0.5, 2 * majority)
+    check(accuracy["teacher"] >= floor,
+          f"teacher accuracy {accuracy['teacher']:.3f} >= {floor:.3f} (majority answer {majority:.3f})")
     check(accuracy["fine_tuned"] >= RETENTION * accuracy["teacher"],
           f"fine-tuned {accuracy['fine_tuned']:.3f} >= {RETENTION} x teacher {accuracy['teacher']:.3f}")
+    check(accuracy["converted"] <= accuracy["teacher"] - CONVERSION_LOSS,
+          f"converted {accuracy['converted']:.3f} <= teacher {accuracy['teacher']:.3f} - {CONVERSION_LOSS} (measurably worse)")
     check(accuracy["fine_tuned"] >= accuracy["converted"],
           f"fine-tuned {accuracy['fine_tuned']:.3f} >= converted {accuracy['converted']:.3f}")
     errors = summary["activation_error"]

@@ -112,7 +112,7 @@ TEST(ShippedRecipes, DemoConversionCutsTheTeachersKvCacheByThreeQuarters) {
   EXPECT_GT(eval.data.held_out, 0);
   Recipe teacher_recipe = load_recipe((dir / "teacher.yaml").string());
   EXPECT_EQ(teacher_recipe.train.stage, "sft");
-  EXPECT_EQ(teacher_recipe.train.trainable, "full");
+  EXPECT_EQ(teacher_recipe.train.trainable, "language");
   EXPECT_EQ(teacher_recipe.output_path(teacher_recipe.train.output), convert.model.path);
 }
 
