@@ -88,7 +88,7 @@ int run_training(const Recipe& recipe, dist::DistributedRuntime& runtime) {
     // Shared tensors the preset trains become the student's own first, so that LoRA and training see the copies.
     give_preset_copies(*model, train);
     attach_lora(*model, train.lora, static_cast<uint64_t>(recipe.model.seed));
-  } else if (train.trainable != "full" && train.trainable != "language") {
+  } else if (!trains_original_model(train.trainable)) {
     fail("train.stage = sft trains the original model: set train.trainable = full or language (got {})",
          train.trainable);
   }

@@ -94,10 +94,11 @@ void give_preset_copies(Model& model, const TrainConfig& train) {
   give_student_copies(*model.text, *model.mla, copies);
 }
 
+bool trains_original_model(const std::string& preset) { return preset == "full" || preset == "language"; }
+
 std::vector<TrainableParameter> select_trainable(Model& model, const TrainConfig& train) {
   const std::string& preset = train.trainable;
-  const bool original_model_preset = preset == "full" || preset == "language";
-  if (!original_model_preset && !model.mla)
+  if (!trains_original_model(preset) && !model.mla)
     fail_with_hint("convert the model first (`mha2mla convert`), or train the original model with train.stage=sft",
                    "train.trainable = {} trains the converted attention, but {} has none", preset, model.source);
   std::vector<TrainableParameter> chosen;

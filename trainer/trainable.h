@@ -44,6 +44,9 @@ std::vector<std::string> preset_copies(const std::string& preset);
 // them in model.mla, so that the trained folder saves and reloads them. No-op for default / full.
 void give_preset_copies(Model& model, const TrainConfig& train);
 
+// Whether the preset trains the original (unconverted) model: full and language, the SFT presets.
+bool trains_original_model(const std::string& preset);
+
 // Freezes every parameter, then enables and returns the chosen set, in model visiting order.
 std::vector<TrainableParameter> select_trainable(Model& model, const TrainConfig& train);
 
