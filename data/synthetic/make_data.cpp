@@ -274,6 +274,8 @@ MakeDataReport make_synthetic_dataset(const MakeDataOptions& o) {
   manifest["records"] = report.records;
   manifest["seed"] = o.seed;
   manifest["task"] = o.task;
+  manifest["max_shapes"] = o.max_shapes;
+  manifest["questions"] = o.questions.empty() ? question_kinds() : o.questions;
   manifest["files"] = report.files;
   manifest["bad"] = ojson::object();
   for (const auto& [kind, ids] : report.bad_ids) manifest["bad"][kind] = ids;
