@@ -48,7 +48,7 @@ DISTILL_OVERRIDES=()
 mkdir -p "$DEMO"
 # A fresh run: what an earlier run left would be resumed from (checkpoints) or mixed into the report.
 for old in data calibration converted trained checkpoints export logs tensorboard eval_before.json eval_after.json \
-           metrics.jsonl stage_times.tsv report.md summary.json; do
+           metrics.jsonl stage_times.tsv report.md summary.json teacher; do
   rm -rf "${DEMO:?}/$old"
 done
 TIMES=$DEMO/stage_times.tsv
@@ -115,6 +115,9 @@ if [ "${MHA2MLA_DEMO_RETRAIN:-0}" = 1 ] || [ ! -f "$TEACHER_HOME/DONE" ]; then
 else
   stage teacher "cached teacher $TEACHER_HOME" test -f "$MHA2MLA_DEMO_TEACHER/config.json"
 fi
+
+# The run folder names its teacher: runs/demo/teacher, for rerunning stages by hand (docs/quickstart.md).
+ln -sfn "$MHA2MLA_DEMO_TEACHER" "$DEMO/teacher"
 
 # 3. Calibrate and convert.
 stage calibrate "calibration statistics on the teacher" "$BIN" calibrate "$RECIPES/calibrate.yaml" "${STAGE_OVERRIDES[@]}"
