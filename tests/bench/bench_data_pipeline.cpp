@@ -30,6 +30,7 @@
 #include "data/data_pipeline.h"
 #include "data/synthetic/image_encode.h"
 #include "data/tokenizer/tiny_tokenizer.h"
+#include "tests/bench/photo_like_image.h"
 
 namespace {
 
@@ -38,17 +39,7 @@ using namespace mha2mla::data;
 
 // The photo-like 640x480 image of bench_image_preprocessing: gradients, a checker of edges, noise.
 std::string synthetic_jpeg(int width, int height) {
-  image::RgbImage image(width, height);
-  std::mt19937 rng(1234);
-  std::normal_distribution<double> noise(0.0, 12.0);
-  for (int y = 0; y < height; ++y)
-    for (int x = 0; x < width; ++x) {
-      const double values[3] = {127 + 120 * std::sin(x / static_cast<double>(width) * 6.3),
-                                127 + 120 * std::cos(y / static_cast<double>(height) * 4.1),
-                                ((x / 7 + y / 5) % 2 == 0) ? 220.0 : 30.0};
-      for (int c = 0; c < 3; ++c)
-        image.row(y)[x * 3 + c] = static_cast<uint8_t>(std::clamp(values[c] + noise(rng), 0.0, 255.0));
-    }
+  const image::RgbImage image = bench::photo_like_image(width, height);
   return encode_jpeg(image, 90);
 }
 

@@ -23,28 +23,18 @@
 #include "common/files.h"
 #include "data/image/image_decode.h"
 #include "data/image/image_processing.h"
+#include "tests/bench/photo_like_image.h"
 
 namespace {
 
 using namespace mha2mla::image;
 
 std::string synthetic_jpeg(int width, int height) {
-  std::vector<uint8_t> pixels(static_cast<size_t>(width) * height * 3);
-  std::mt19937 rng(1234);
-  std::normal_distribution<double> noise(0.0, 12.0);
-  for (int y = 0; y < height; ++y)
-    for (int x = 0; x < width; ++x) {
-      const double values[3] = {127 + 120 * std::sin(x / static_cast<double>(width) * 6.3),
-                                127 + 120 * std::cos(y / static_cast<double>(height) * 4.1),
-                                ((x / 7 + y / 5) % 2 == 0) ? 220.0 : 30.0};
-      for (int c = 0; c < 3; ++c)
-        pixels[(static_cast<size_t>(y) * width + x) * 3 + c] =
-            static_cast<uint8_t>(std::clamp(values[c] + noise(rng), 0.0, 255.0));
-    }
+  const mha2mla::image::RgbImage image = mha2mla::bench::photo_like_image(width, height);
   tjhandle handle = tjInitCompress();
   unsigned char* buffer = nullptr;
   unsigned long size = 0;
-  tjCompress2(handle, pixels.data(), width, 0, height, TJPF_RGB, &buffer, &size, TJSAMP_420, 90, 0);
+  tjCompress2(handle, image.pixels.data(), width, 0, height, TJPF_RGB, &buffer, &size, TJSAMP_420, 90, 0);
   std::string jpeg(reinterpret_cast<char*>(buffer), size);
   tjFree(buffer);
   tjDestroy(handle);
