@@ -71,7 +71,17 @@ at::Tensor GqaAttention::project_values(const at::Tensor& x) const {
 
 at::Tensor GqaAttention::forward(const at::Tensor& input, const AttentionInputs& inputs, LayerCache* cache) {
   at::Tensor x = dist::copy_to_tensor_parallel(input, tp_);  // f: each rank uses x for its own heads
-  at::Tensor q = apply_rotary(project_queries(x), inputs.cos, inputs.sin);
+  return attend(x, q_proj.forward(x), inputs, cache);
+}
+
+at::Tensor GqaAttention::forward_with_queries(const at::Tensor& input, const at::Tensor& projected_queries,
+                                              const AttentionInputs& inputs, LayerCache* cache) {
+  return attend(dist::copy_to_tensor_parallel(input, tp_), projected_queries, inputs, cache);
+}
+
+at::Tensor GqaAttention::attend(const at::Tensor& x, const at::Tensor& projected_queries, const AttentionInputs& inputs,
+                                LayerCache* cache) {
+  at::Tensor q = apply_rotary(split_heads(projected_queries, shape_.heads), inputs.cos, inputs.sin);
   at::Tensor k = apply_rotary(project_keys(x), inputs.cos, inputs.sin);
   at::Tensor v = project_values(x);
   if (cache) std::tie(k, v) = static_cast<TeacherKvCache*>(cache)->append(k, v);

@@ -50,6 +50,12 @@ class GqaAttention final : public AttentionBlock {
   GqaAttention(const AttentionShape& shape, const at::TensorOptions& options, const dist::TensorParallel& tp = {});
 
   at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) override;
+  // forward(x) with q_proj(x) [B, T, heads * head_dim] (before RoPE) already computed, so that the caller can
+  // keep it: the student shares q_proj, and local distillation reuses the teacher's instead of recomputing it.
+  // For passes without gradients (the teacher's): under tensor parallelism no gradient reaches x through the
+  // given queries.
+  at::Tensor forward_with_queries(const at::Tensor& x, const at::Tensor& projected_queries, const AttentionInputs& inputs,
+                                  LayerCache* cache);
   // Refuses quantisation: only the MLA latent cache is quantised.
   std::unique_ptr<LayerCache> make_cache(const LatentCacheOptions& options) const override;
   // q_proj and o_proj always; k_proj and v_proj unless dropped.
@@ -72,6 +78,10 @@ class GqaAttention final : public AttentionBlock {
   Linear q_proj, k_proj, v_proj, o_proj;
 
  private:
+  // The forward after f (x already copied into the tensor-parallel region), from projected queries.
+  at::Tensor attend(const at::Tensor& x, const at::Tensor& projected_queries, const AttentionInputs& inputs,
+                    LayerCache* cache);
+
   AttentionShape shape_;
   HeadPartition partition_;
   dist::TensorParallel tp_;

@@ -24,6 +24,10 @@ at::Tensor DecoderLayer::forward(const at::Tensor& x, const AttentionInputs& inp
   at::Tensor normed = attention_norm(path).forward(x);
   at::Tensor attended = attention(path).forward(normed, inputs, cache);
   if (observer) observer(index, normed, attended);
+  return after_attention(x, attended);
+}
+
+at::Tensor DecoderLayer::after_attention(const at::Tensor& x, const at::Tensor& attended) {
   at::Tensor h = x + attended;
   return h + mlp.forward(post_attention_layernorm.forward(h));
 }

@@ -35,6 +35,8 @@ struct DecoderLayer {
 
   at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, AttentionPath path, LayerCache* cache,
                      int64_t index, const LayerObserver& observer);
+  // What follows the attention: the residual, then x + mlp(norm(x)). `x` is the layer input.
+  at::Tensor after_attention(const at::Tensor& x, const at::Tensor& attended);
 
   // The frozen parts and the teacher under HF names; the student's tensors under "<prefix>.self_attn" (see its
   // visit), its own input norm, when it has one, as "<prefix>.student_input_layernorm".

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "model/generation.h"
+#include "model/mla/mla_attention.h"
 
 namespace mha2mla {
 namespace {
@@ -16,12 +17,16 @@ at::Tensor valid_tokens(const PreparedInputs& inputs) {
 }
 
 // Teacher pass without gradients: each layer's attention input (normed) and output, the attention inputs (rotary
-// tables, bias) the students reuse, the raw layer inputs when a student normalises them with its own norm, and the
-// final hidden states when the KL term needs the teacher's logits. Without them the pass stops after the last
-// layer's attention: its MLP and the final norm feed nothing.
+// tables, bias) the students reuse, the raw layer inputs when a student normalises them with its own norm, each
+// layer's projected queries when its student can reuse them, and the final hidden states when the KL term needs
+// the teacher's logits. Without them the pass stops after the last layer's attention: its MLP and the final norm
+// feed nothing.
 struct TeacherTrace {
   AttentionInputs attention;
   std::vector<at::Tensor> inputs, outputs, layer_inputs;
+  // q_proj(x) before RoPE where the student shares the teacher's q_proj and sees the teacher's normed input: the
+  // student adds its adapter to it instead of recomputing x W_q^T (a tenth of the local step). Undefined elsewhere.
+  std::vector<at::Tensor> queries;
   at::Tensor hidden;
 };
 
@@ -31,38 +36,47 @@ bool students_have_own_norms(const Model& model) {
   return false;
 }
 
+// Whether a layer's student computes exactly the teacher's query projection on exactly the teacher's input.
+bool student_shares_teacher_queries(const DecoderLayer& layer) {
+  const auto* student = dynamic_cast<const MlaAttention*>(layer.student.get());
+  return student && !student->own_q_proj && !layer.student_input_layernorm.weight.defined() &&
+         !layer.self_attn->q_proj.lora.defined();
+}
+
 TeacherTrace trace_teacher(Model& model, const PreparedInputs& in, bool need_hidden) {
   at::NoGradGuard no_grad;
   TeacherTrace trace;
   TextModel& text = *model.text;
   trace.attention = text.attention_inputs(in.text, in.embeddings.size(1), nullptr);
   const bool keep_layer_inputs = students_have_own_norms(model);
-  auto observe = [&](int64_t, const at::Tensor& x, const at::Tensor& o) {
-    trace.inputs.push_back(x);
-    trace.outputs.push_back(o);
-  };
   at::Tensor h = in.embeddings;
   const size_t layers = text.layers.size();
   for (size_t l = 0; l < layers; ++l) {
     DecoderLayer& layer = text.layers[l];
     if (keep_layer_inputs) trace.layer_inputs.push_back(h);
-    if (l + 1 == layers && !need_hidden) {
-      at::Tensor x = layer.attention_norm(AttentionPath::teacher).forward(h);
-      observe(static_cast<int64_t>(l), x, layer.attention(AttentionPath::teacher).forward(x, trace.attention, nullptr));
-      break;
-    }
-    h = layer.forward(h, trace.attention, AttentionPath::teacher, nullptr, static_cast<int64_t>(l), observe);
+    GqaAttention& teacher = *layer.self_attn;
+    at::Tensor x = layer.attention_norm(AttentionPath::teacher).forward(h);
+    at::Tensor q = teacher.q_proj.forward(x);
+    at::Tensor o = teacher.forward_with_queries(x, q, trace.attention, nullptr);
+    trace.inputs.push_back(x);
+    trace.outputs.push_back(o);
+    trace.queries.push_back(student_shares_teacher_queries(layer) ? q : at::Tensor());
+    if (l + 1 < layers || need_hidden) h = layer.after_attention(h, o);
   }
   if (need_hidden) trace.hidden = text.norm.forward(h);
   return trace;
 }
 
-// What student attention l sees in local mode: the teacher's layer input, normed by the student's own norm when it
-// has one (stage-1 / stage-2 training), else the teacher's normed input itself.
-at::Tensor student_attention_input(Model& model, const TeacherTrace& trace, size_t l) {
-  const DecoderLayer& layer = model.text->layers[l];
-  return layer.student_input_layernorm.weight.defined() ? layer.student_input_layernorm.forward(trace.layer_inputs[l])
-                                                        : trace.inputs[l];
+// Student attention l on the teacher's layer input (local mode), normed by the student's own norm when it has one
+// (stage-1 / stage-2 training), else the teacher's normed input itself, reusing the teacher's queries when it can.
+at::Tensor teacher_forced_student_attention(Model& model, const TeacherTrace& trace, size_t l) {
+  DecoderLayer& layer = model.text->layers[l];
+  if (trace.queries[l].defined())
+    return static_cast<MlaAttention&>(*layer.student)
+        .forward_with_frozen_queries(trace.inputs[l], trace.queries[l], trace.attention);
+  at::Tensor x = layer.student_input_layernorm.weight.defined() ? layer.student_input_layernorm.forward(trace.layer_inputs[l])
+                                                                : trace.inputs[l];
+  return layer.attention(AttentionPath::student).forward(x, trace.attention, nullptr);
 }
 
 at::ScalarType accumulation_type(const at::Tensor& t) { return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
@@ -129,8 +143,7 @@ LossValues loss_and_backward(Model& model, const PreparedInputs& in, const at::T
     double sum = 0;
     for (int64_t l = 0; l < layers; ++l) {
       const auto index = static_cast<size_t>(l);
-      at::Tensor o = model.text->layers[index].attention(AttentionPath::student)
-                         .forward(student_attention_input(model, teacher, index), teacher.attention, nullptr);
+      at::Tensor o = teacher_forced_student_attention(model, teacher, index);
       at::Tensor layer_loss = masked_squared_norm(o - teacher.outputs[index], valid) / layer_energy(l);
       (layer_loss * (w.activation * scale / static_cast<double>(layers))).backward();
       values.layer_activation_error.push_back(layer_loss.item<double>());
@@ -195,8 +208,7 @@ LossValues evaluate_losses(Model& model, const PreparedInputs& in, const at::Ten
     TeacherTrace teacher = trace_teacher(model, in, false);
     double sum = 0;
     for (size_t l = 0; l < model.text->layers.size(); ++l) {
-      at::Tensor o = model.text->layers[l].attention(AttentionPath::student)
-                         .forward(student_attention_input(model, teacher, l), teacher.attention, nullptr);
+      at::Tensor o = teacher_forced_student_attention(model, teacher, l);
       values.layer_activation_error.push_back(relative_squared_error(o, teacher.outputs[l], valid).item<double>());
       sum += values.layer_activation_error.back();
     }

@@ -1,6 +1,8 @@
 #include "model/layers/attention_kernel.h"
 
+#include <algorithm>
 #include <limits>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -8,11 +10,17 @@
 
 namespace mha2mla {
 
-at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,
-                             double scale) {
+namespace {
+
+// Queries per causal block: small enough that a block's scores stay in cache between the score GEMM, the softmax
+// and the value GEMM (without blocking, a long prompt's scores run from memory several times over and attention
+// costs 3-4x more on CPU, see docs/benchmarks.md), large enough that each GEMM keeps its efficiency.
+constexpr int64_t kCausalBlockQueries = 64;
+
+// softmax(q k^T * scale + bias) v for one block of queries against the keys it is given.
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias, double scale) {
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), d = q.size(3);
   const int64_t Hkv = k.size(1), S = k.size(2), dv = v.size(3);
-  MHA2MLA_CHECK(H % Hkv == 0, "{} query heads are not a multiple of {} KV heads", H, Hkv);
   const int64_t group = H / Hkv;
   // [B, Hkv, group*T, d] @ [B, Hkv, d, S] -> [B, Hkv, group*T, S]
   at::Tensor scores = at::matmul(q.reshape({B, Hkv, group * T, d}), k.transpose(-2, -1)) * scale;
@@ -21,6 +29,26 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
   at::ScalarType softmax_type = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   at::Tensor probs = at::softmax(scores, -1, softmax_type).to(q.scalar_type());
   return at::matmul(probs, v).view({B, H, T, dv});
+}
+
+}  // namespace
+
+at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,
+                             double scale) {
+  const int64_t H = q.size(1), T = q.size(2), Hkv = k.size(1), S = k.size(2);
+  MHA2MLA_CHECK(H % Hkv == 0, "{} query heads are not a multiple of {} KV heads", H, Hkv);
+  MHA2MLA_CHECK(S >= T, "{} queries but only {} keys: the keys must include the queries' own positions", T, S);
+  if (!bias.defined() || T <= kCausalBlockQueries) return attend(q, k, v, bias, scale);
+  // Causal blocks: queries [t0, t1) sit at positions past + t0 .. past + t1 - 1 and see no key after past + t1 - 1,
+  // so each block attends only over the keys up to there; the masked upper triangle is never computed.
+  const int64_t past = S - T;
+  std::vector<at::Tensor> blocks;
+  for (int64_t t0 = 0; t0 < T; t0 += kCausalBlockQueries) {
+    const int64_t rows = std::min(kCausalBlockQueries, T - t0), keys = past + t0 + rows;
+    blocks.push_back(attend(q.narrow(2, t0, rows), k.narrow(2, 0, keys), v.narrow(2, 0, keys),
+                            bias.narrow(2, t0, rows).narrow(3, 0, keys), scale));
+  }
+  return at::cat(blocks, 2);
 }
 
 at::Tensor attention_bias(int64_t batch, int64_t new_tokens, int64_t past, const at::Tensor& key_valid,

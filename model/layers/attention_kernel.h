@@ -10,6 +10,10 @@ namespace mha2mla {
 // q [B, H, T, d], k [B, Hkv, S, d], v [B, Hkv, S, dv], H a multiple of Hkv (query head i uses KV head
 // i / (H / Hkv)); bias [B, 1, T, S] additive or undefined. Returns [B, H, T, dv]. K and V are never
 // repeated per query head: the group is folded into the query length.
+// A defined bias must be causal, as attention_bias makes it: query i (position S - T + i) sees no later key. The
+// queries then go in blocks, each over only the keys up to its last position, so that the masked upper triangle
+// is never computed (rows are independent: the result is that of one pass, except on rows with every key
+// masked, padding queries, whose output is meaningless either way).
 at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,
                              double scale);
 

@@ -13,17 +13,21 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias, const 
 int64_t Linear::in_features() const { return weight.size(1); }
 int64_t Linear::out_features() const { return weight.size(0); }
 
-at::Tensor Linear::forward(const at::Tensor& x) const {
-  at::Tensor y = at::linear(x, weight, bias);
-  if (lora.defined()) y = y + at::linear(at::linear(x, lora.a), lora.b) * lora.scale;
-  return y;
+namespace {
+
+at::Tensor plus_adapter(const at::Tensor& y, const at::Tensor& x, const LoraAdapter& lora) {
+  return lora.defined() ? y + at::linear(at::linear(x, lora.a), lora.b) * lora.scale : y;
 }
 
-at::Tensor Linear::forward_without_bias(const at::Tensor& x) const {
-  at::Tensor y = at::linear(x, weight);
-  if (lora.defined()) y = y + at::linear(at::linear(x, lora.a), lora.b) * lora.scale;
-  return y;
+}  // namespace
+
+at::Tensor Linear::forward(const at::Tensor& x) const { return plus_adapter(at::linear(x, weight, bias), x, lora); }
+
+at::Tensor Linear::forward_from_frozen(const at::Tensor& x, const at::Tensor& frozen) const {
+  return plus_adapter(frozen, x, lora);
 }
+
+at::Tensor Linear::forward_without_bias(const at::Tensor& x) const { return plus_adapter(at::linear(x, weight), x, lora); }
 
 int64_t Linear::full_in_features() const { return shard.split == LinearShard::Split::input ? shard.full_size : in_features(); }
 

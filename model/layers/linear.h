@@ -51,6 +51,9 @@ struct Linear {
   int64_t out_features() const;
 
   at::Tensor forward(const at::Tensor& x) const;
+  // forward(x) when x W^T + b is already known: `frozen` was computed by a layer that shares this weight and bias
+  // (the teacher's q_proj for the student's), so only the adapter's term is added.
+  at::Tensor forward_from_frozen(const at::Tensor& x, const at::Tensor& frozen) const;
   // x W^T plus the adapter, without the bias (row-parallel: the bias is added once after the reduction).
   at::Tensor forward_without_bias(const at::Tensor& x) const;
 

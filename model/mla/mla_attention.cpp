@@ -158,7 +158,11 @@ at::Tensor MlaAttention::rope_keys(const at::Tensor& x, const AttentionInputs& i
 }
 
 at::Tensor MlaAttention::queries(const at::Tensor& x, const AttentionInputs& inputs) const {
-  at::Tensor q = split_heads(q_proj.forward(x), layout_.heads);  // [B, H, T, d]
+  return arrange_queries(q_proj.forward(x), inputs);
+}
+
+at::Tensor MlaAttention::arrange_queries(const at::Tensor& projected, const AttentionInputs& inputs) const {
+  at::Tensor q = split_heads(projected, layout_.heads);  // [B, H, T, d]
   at::Tensor rotated = apply_rotary(q, inputs.cos, inputs.sin);
   const int64_t B = q.size(0), T = q.size(2), r = layout_.rope_dims;
   at::Tensor index = query_permutation_.to(q.device()).view({1, layout_.heads, 1, layout_.head_dim})
@@ -170,7 +174,17 @@ at::Tensor MlaAttention::queries(const at::Tensor& x, const AttentionInputs& inp
 
 at::Tensor MlaAttention::forward(const at::Tensor& input, const AttentionInputs& inputs, LayerCache* cache) {
   at::Tensor x = dist::copy_to_tensor_parallel(input, tp_);  // f: each rank uses x for its own heads
-  at::Tensor q = queries(x, inputs);
+  return attend(x, queries(x, inputs), inputs, cache);
+}
+
+at::Tensor MlaAttention::forward_with_frozen_queries(const at::Tensor& input, const at::Tensor& frozen_queries,
+                                                     const AttentionInputs& inputs) {
+  MHA2MLA_CHECK(!own_q_proj, "the student has its own q_proj: the teacher's query projection is not its own");
+  at::Tensor x = dist::copy_to_tensor_parallel(input, tp_);
+  return attend(x, arrange_queries(q_proj.forward_from_frozen(x, frozen_queries), inputs), inputs, nullptr);
+}
+
+at::Tensor MlaAttention::attend(const at::Tensor& x, const at::Tensor& q, const AttentionInputs& inputs, LayerCache* cache) {
   at::Tensor k_rope = rope_keys(x, inputs);
   at::Tensor c = latent(x, inputs.image_mask);
   at::Tensor image_mask = inputs.image_mask;

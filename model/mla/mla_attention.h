@@ -48,6 +48,11 @@ class MlaAttention final : public AttentionBlock {
   MlaAttention(const MlaLayerLayout& layout, const GqaAttention& teacher, const at::TensorOptions& options);
 
   at::Tensor forward(const at::Tensor& x, const AttentionInputs& inputs, LayerCache* cache) override;
+  // forward(x) (no cache) when the shared q_proj's frozen part x W_q^T + b_q [B, T, heads * head_dim] is already
+  // known: the teacher computed it on the same x (local distillation), so only the adapter's term is added.
+  // Requires the teacher's q_proj (not the student's own copy); gradients reach the adapter, not the frozen part.
+  at::Tensor forward_with_frozen_queries(const at::Tensor& x, const at::Tensor& frozen_queries,
+                                         const AttentionInputs& inputs);
   std::unique_ptr<LayerCache> make_cache(const LatentCacheOptions& options) const override;
   // The student's own tensors only (k_rope_proj, latent projections, up biases, LoRA adapters, and q_proj / o_proj
   // when it holds copies of them).
@@ -76,6 +81,10 @@ class MlaAttention final : public AttentionBlock {
   LatentProjections text, image;
 
  private:
+  // The forward after f (x already copied into the tensor-parallel region), from the arranged queries.
+  at::Tensor attend(const at::Tensor& x, const at::Tensor& q, const AttentionInputs& inputs, LayerCache* cache);
+  // Projected queries [B, T, heads * head_dim] -> per head [R dims (rotated), NoPE dims] (see queries()).
+  at::Tensor arrange_queries(const at::Tensor& projected, const AttentionInputs& inputs) const;
   const LatentProjections& projections(bool image_tokens) const;
   // Where c_k and c_v sit in a cached latent row: (offset, width) each (split: two halves; else the whole row).
   std::pair<int64_t, int64_t> key_latent_span(int64_t width) const;

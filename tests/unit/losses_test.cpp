@@ -1,6 +1,9 @@
 // Training objectives: gradients reach exactly the chosen parameters; local and global activation losses
 // agree on the first step (same student, same teacher inputs at layer 0); a few plain gradient steps on the
 // default set reduce every layer's activation error.
+#include <algorithm>
+#include <map>
+
 #include <ATen/ATen.h>
 
 #include "model/convert/converter.h"
@@ -83,6 +86,52 @@ TEST(Losses, LocalAndGlobalAgreeOnTheFirstLayerAndEvaluationMatchesLocal) {
   LossValues evaluated = evaluate_losses(*model, inputs, labels, train);
   for (size_t l = 0; l < local.layer_activation_error.size(); ++l)
     EXPECT_NEAR(evaluated.layer_activation_error[l], local.layer_activation_error[l], 1e-12);
+}
+
+// Local mode takes each student's frozen query projection from the teacher's pass (the weight is shared) and adds
+// only the LoRA term. The oracle recomputes everything: the teacher's layer inputs and outputs from a plain teacher
+// forward, each student attention's own forward on them; losses and every trainable gradient must agree.
+TEST(Losses, LocalModeReusingTheTeachersQueriesEqualsRecomputingThem) {
+  auto model = converted_tiny();
+  TrainConfig train;
+  attach_lora(*model, train.lora, 1);
+  auto trainable = select_trainable(*model, train);
+  {
+    at::NoGradGuard no_grad;
+    at::manual_seed(8);
+    for (auto& p : trainable)  // LoRA B starts at zero: without this the q_proj adapter would not be tested
+      if (p.name.find("lora_B") != std::string::npos) p.tensor.normal_(0, 0.1);
+  }
+  auto [inputs, labels] = batch(*model, 9);
+  LossValues local = loss_and_backward(*model, inputs, labels, train, 1.0);
+  std::map<std::string, at::Tensor> reused;
+  for (auto& p : trainable) {
+    ASSERT_TRUE(p.tensor.grad().defined()) << p.name;
+    reused[p.name] = p.tensor.grad().clone();
+    p.tensor.mutable_grad() = at::Tensor();
+  }
+
+  TextModel& text = *model->text;
+  std::vector<at::Tensor> x, o;
+  {
+    at::NoGradGuard no_grad;
+    ForwardOptions options;
+    options.observer = [&](int64_t, const at::Tensor& in, const at::Tensor& out) { x.push_back(in), o.push_back(out); };
+    text.forward(inputs.embeddings, inputs.text, options);
+  }
+  AttentionInputs attention = text.attention_inputs(inputs.text, inputs.embeddings.size(1), nullptr);
+  at::Tensor valid = inputs.text.attention_mask.to(at::kBool);
+  const double layers = static_cast<double>(text.layers.size());
+  for (size_t l = 0; l < text.layers.size(); ++l) {
+    at::Tensor student = text.layers[l].attention(AttentionPath::student).forward(x[l], attention, nullptr);
+    at::Tensor error = relative_squared_error(student, o[l], valid);
+    EXPECT_NEAR(error.item<double>(), local.layer_activation_error[l], 1e-12) << "layer " << l;
+    (error / layers).backward();
+  }
+  for (auto& p : trainable) {
+    const double scale = std::max(1e-30, reused[p.name].abs().max().item<double>());
+    EXPECT_LT((p.tensor.grad() - reused[p.name]).abs().max().item<double>() / scale, 1e-10) << p.name;
+  }
 }
 
 // Stage-2 copies: the student's own input norm and q_proj / o_proj. Local mode applies the student's norm to the

@@ -123,6 +123,39 @@ TEST(AttentionKernel, GroupedAttentionEqualsNaivePerHeadSoftmax) {
       }
 }
 
+// Long prompts go through the kernel in causal blocks of queries; an independent one-pass computation (keys and
+// values repeated per query head, the whole score matrix) is the oracle, forward and gradients, with cached keys
+// before the prompt, right padding and two packed segments. No row has every key masked (left padding would).
+TEST(AttentionKernel, CausalBlocksEqualOnePassOverRepeatedKeys) {
+  at::manual_seed(5);
+  const int64_t B = 2, H = 6, Hkv = 2, T = 150, past = 20, S = past + T, d = 8;
+  auto opts = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor q = at::randn({B, H, T, d}, opts).requires_grad_(), k = at::randn({B, Hkv, S, d}, opts).requires_grad_();
+  at::Tensor v = at::randn({B, Hkv, S, 5}, opts).requires_grad_();
+  at::Tensor valid = at::ones({B, S}, at::kLong), segments = at::zeros({B, S}, at::kLong);
+  valid[1].narrow(0, S - 30, 30).fill_(0);
+  segments[0].narrow(0, 97, S - 97).fill_(1);
+  at::Tensor bias = attention_bias(B, T, past, valid, segments, at::kDouble, at::kCPU);
+  at::Tensor out = grouped_attention(q, k, v, bias, 0.3);
+
+  at::Tensor k_heads = k.repeat_interleave(H / Hkv, 1), v_heads = v.repeat_interleave(H / Hkv, 1);
+  at::Tensor expected = at::matmul(at::softmax(at::matmul(q, k_heads.transpose(-2, -1)) * 0.3 + bias, -1), v_heads);
+  EXPECT_LT((out - expected).abs().max().item<double>(), 1e-12);
+
+  at::Tensor weights = at::randn_like(out);
+  auto grads = [&](const at::Tensor& y) {
+    (y * weights).sum().backward();
+    std::vector<at::Tensor> g;
+    for (at::Tensor* x : {&q, &k, &v}) {
+      g.push_back(x->grad().clone());
+      x->mutable_grad() = at::Tensor();
+    }
+    return g;
+  };
+  auto ours = grads(out), reference = grads(expected);
+  for (size_t i = 0; i < 3; ++i) EXPECT_LT((ours[i] - reference[i]).abs().max().item<double>(), 1e-12) << "input " << i;
+}
+
 TEST(AttentionKernel, BiasEncodesCausalityPaddingAndSegments) {
   at::Tensor valid = at::tensor({0, 1, 1, 1}, at::kLong).view({1, 4});
   at::Tensor segments = at::tensor({0, 0, 0, 1}, at::kLong).view({1, 4});
