@@ -16,6 +16,7 @@ Linear clone_linear(const Linear& linear) {
   copy.weight = linear.weight.detach().clone();
   if (linear.bias.defined()) copy.bias = linear.bias.detach().clone();
   copy.lora = linear.lora;
+  copy.shard = linear.shard;  // under tensor parallelism the copy is this rank's slice, as the original
   return copy;
 }
 

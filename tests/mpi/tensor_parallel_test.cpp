@@ -11,6 +11,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "common/strings.h"
 #include "distributed/grid.h"
 #include "model/generation.h"
 #include "model/mla/mla_attention.h"
@@ -222,6 +223,48 @@ TEST(TensorParallel, StudentJointMatchesOneProcessLocalDistillation) {
 
 TEST(TensorParallel, StudentSplitMatchesOneProcessGlobalDistillation) {
   student_matches_one_process(Variant{"qwen2", 0, "split"}, "global");
+}
+
+// The stage-2 preset trains the student's own copies of q_proj (column-parallel), o_proj (row-parallel) and the
+// input norm (whole on every rank). The copies are perturbed away from the teacher (equally: the whole model's,
+// then each rank's slice of them), so that using the teacher's tensors instead would show.
+TEST(TensorParallel, StudentCopiesOfTheStagePresetsMatchOneProcess) {
+  dist::ProcessGrid grid(runtime().grid().world_ptr(), 2);
+  Models m = load_both(converted_folder(Variant{"qwen2", 0, "joint"}), grid.tp());
+  TrainConfig train;
+  train.trainable = "stage2";
+  give_preset_copies(*m.whole, train);
+  give_preset_copies(*m.part, train);
+  attach_equal_lora(m);
+  {
+    at::NoGradGuard no_grad;
+    at::manual_seed(23);
+    m.whole->visit([&](ParamRef& ref) {
+      if (ref.name.find("student_") != std::string::npos && ref.name.find(".lora_") == std::string::npos)
+        ref.tensor->add_(at::randn_like(*ref.tensor) * 0.02);
+    });
+    auto whole = tensors_by_name(*m.whole);
+    m.part->visit([&](ParamRef& ref) {
+      if (ref.name.find("student_") != std::string::npos) ref.tensor->copy_(slice_of(whole.at(ref.name), ref));
+    });
+  }
+  for (std::string mode : {"local", "global"}) {
+    SCOPED_TRACE(mode);
+    train.mode = mode;
+    Batch batch = make_batch(*m.whole, true, 71);
+    std::vector<ParamRef> whole_refs = trainable_refs(*m.whole, train), part_refs = trainable_refs(*m.part, train);
+    for (auto* refs : {&whole_refs, &part_refs})
+      for (const auto& ref : *refs) ref.tensor->mutable_grad() = at::Tensor();
+    int copies = 0;
+    for (const auto& ref : part_refs)
+      for (const char* copy : {"student_q_proj.weight", "student_o_proj.weight", "student_input_layernorm.weight"})
+        copies += ends_with(ref.name, copy);
+    EXPECT_EQ(copies, 3 * static_cast<int>(m.part->text->layers.size()));  // q_proj, o_proj, input norm per layer
+    LossValues whole_loss = loss_and_backward(*m.whole, batch.inputs, batch.labels, train, 1.0);
+    LossValues part_loss = loss_and_backward(*m.part, batch.inputs, batch.labels, train, 1.0);
+    EXPECT_NEAR(part_loss.total, whole_loss.total, kTolerance * whole_loss.total);
+    expect_equal_gradients(part_refs, whole_refs, grid.tp());
+  }
 }
 
 TEST(TensorParallel, SharedKeyValueHeadMatchesOneProcess) {
