@@ -87,8 +87,15 @@ void require_existing_path(const Recipe& recipe, const std::string& key_path, co
   if (path.empty())
     fail_with_hint(fmt::format("set {} in the recipe or as {}=... on the command line", key_path, key_path),
                    "{}: {} is empty", recipe.source.empty() ? "recipe" : recipe.source, key_path);
-  if (!file_exists(path) && !directory_exists(path))
-    fail("{}: {} = '{}': no such file or folder", recipe.origin(key_path), key_path, path);
+  if (file_exists(path) || directory_exists(path)) return;
+  // Input paths resolve against the working folder, outputs under run.output_dir: say so when the user meant the
+  // latter (e.g. eval.student = student, the run's own train.output).
+  const std::string under_run = recipe.output_path(path);
+  if (under_run != path && (file_exists(under_run) || directory_exists(under_run)))
+    fail_with_hint(fmt::format("input paths resolve against the working folder; write {}={}", key_path, under_run),
+                   "{}: {} = '{}': no such file or folder here, but '{}' exists", recipe.origin(key_path), key_path,
+                   path, under_run);
+  fail("{}: {} = '{}': no such file or folder", recipe.origin(key_path), key_path, path);
 }
 
 }  // namespace mha2mla

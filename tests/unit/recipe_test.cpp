@@ -1,5 +1,6 @@
 // Recipes: base inheritance, overrides, origins, validation errors, and the docs being in sync.
 #include <cstdlib>
+#include <filesystem>
 
 #include "common/config_visitors.h"
 #include "common/error.h"
@@ -145,6 +146,12 @@ TEST(Recipe, RequireExistingPathNamesKeyAndOrigin) {
                         "model.path = '/no/such/model'", "no such file");
   recipe.model.path.clear();
   EXPECT_ERROR_CONTAINS(require_existing_path(recipe, "model.path", recipe.model.path), "model.path is empty");
+  // An input path written as if it were an output (relative to run.output_dir): the error points there.
+  recipe.run.output_dir = dir + "/run";
+  std::filesystem::create_directories(dir + "/run/trained-student-of-this-test");
+  const std::string fix = "eval.student=" + dir + "/run/trained-student-of-this-test";
+  EXPECT_ERROR_CONTAINS(require_existing_path(recipe, "eval.student", "trained-student-of-this-test"),
+                        "no such file or folder here", "input paths resolve against the working folder", fix.c_str());
 }
 
 TEST(Recipe, EnvironmentVariablesExpandInStrings) {
