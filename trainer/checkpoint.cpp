@@ -347,9 +347,11 @@ void restore_parameters(const std::vector<ParamRef>& params, const std::map<std:
                      "{}: trainable tensor '{}' is missing", source, ref.name);
     const at::Tensor& stored = it->second;
     if (stored.sizes() != ref.tensor->sizes() || stored.scalar_type() != ref.tensor->scalar_type())
-      fail("{}: tensor '{}' is {} {} but the parameter is {} {}", source, ref.name,
-           c10::toString(stored.scalar_type()), io::format_shape(stored.sizes().vec()),
-           c10::toString(ref.tensor->scalar_type()), io::format_shape(ref.tensor->sizes().vec()));
+      fail_with_hint("the checkpoint was trained from another conversion or model (convert.rope_dims, latent_rank, "
+                     "variant, model.dtype...): give this run its own checkpoint.dir, or checkpoint.resume=none",
+                     "{}: tensor '{}' is {} {} but the parameter is {} {}", source, ref.name,
+                     c10::toString(stored.scalar_type()), io::format_shape(stored.sizes().vec()),
+                     c10::toString(ref.tensor->scalar_type()), io::format_shape(ref.tensor->sizes().vec()));
   }
   for (const auto& [name, tensor] : weights)
     if (!wanted.count(name))

@@ -153,7 +153,11 @@ TEST(Checkpoint, RestoreParametersNamesMismatches) {
   auto wrong_dtype = weights;
   wrong_dtype["layers.0.norm.weight"] = at::ones({4});
   EXPECT_ERROR_CONTAINS(restore_parameters(run.params, wrong_dtype, "f"), "'layers.0.norm.weight'", "Float",
-                        "BFloat16");
+                        "BFloat16", "another conversion", "checkpoint.dir");
+  auto wrong_shape = weights;  // e.g. a checkpoint of another latent rank in the same checkpoint.dir
+  wrong_shape["layers.0.norm.weight"] = at::ones({5}, weights.at("layers.0.norm.weight").options());
+  EXPECT_ERROR_CONTAINS(restore_parameters(run.params, wrong_shape, "f"), "'layers.0.norm.weight'", "[5]",
+                        "checkpoint.resume=none");
   auto extra = weights;
   extra["layers.1.x"] = at::ones({1});
   EXPECT_ERROR_CONTAINS(restore_parameters(run.params, extra, "f"), "'layers.1.x'", "not a trainable");
