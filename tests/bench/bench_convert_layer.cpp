@@ -2,8 +2,6 @@
 // the linear algebra of activation-aware SVD, timed with LibTorch's linalg (LAPACK through OpenBLAS) and with
 // Eigen, in float64, plus the whole initialise_mla_layer call.
 //   bench_convert_layer [--rounds N] [--threads T] [--eigen 0|1]
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -16,6 +14,7 @@
 #include "model/convert/mla_init.h"
 #include "model/convert/partial_rope.h"
 #include "model/mla/mla_attention.h"
+#include "tests/bench/bench_timing.h"
 
 using namespace mha2mla;
 
@@ -23,12 +22,11 @@ template <typename F>
 double median_seconds(int rounds, F&& body) {
   std::vector<double> times;
   for (int r = 0; r < rounds; ++r) {
-    auto start = std::chrono::steady_clock::now();
+    const bench::Stopwatch watch;
     body();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    times.push_back(watch.wall_seconds());
   }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return bench::median(times);
 }
 
 int main(int argc, char** argv) {

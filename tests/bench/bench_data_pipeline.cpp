@@ -13,8 +13,6 @@
 // Without --dataset, DIR/data.json (64 two-turn LLaVA-style conversations) and 16 JPEG files are written to a
 // temporary folder. Tokenizers default to the real llava-1.5 / Qwen2.5 files prepared by
 // tests/tokenizer/setup_reference.sh when present, else to the tiny ones (which tokenize faster).
-#include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +28,7 @@
 #include "data/data_pipeline.h"
 #include "data/synthetic/image_encode.h"
 #include "data/tokenizer/tiny_tokenizer.h"
+#include "tests/bench/bench_timing.h"
 #include "tests/bench/photo_like_image.h"
 
 namespace {
@@ -94,12 +93,11 @@ double measure(const Setup& s, const std::string& dataset, int rounds, int sampl
   for (int i = 0; i < 4; ++i) pipeline.next();  // warm-up: page cache, tables, tokenizer caches
   std::vector<double> rates;
   for (int r = 0; r < rounds; ++r) {
-    auto start = std::chrono::steady_clock::now();
+    const bench::Stopwatch watch;
     for (int i = 0; i < samples; ++i) pipeline.next();
-    rates.push_back(samples / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    rates.push_back(samples / watch.wall_seconds());
   }
-  std::sort(rates.begin(), rates.end());
-  return rates[rates.size() / 2];
+  return bench::median(rates);
 }
 
 }  // namespace

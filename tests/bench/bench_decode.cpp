@@ -8,7 +8,6 @@
 // tokens (both modalities' projections in use); the split variant (c_k, c_v of d_c / 2 each) on the mixed context;
 // and int8 / int4 quantised joint caches of the mixed context. All variants take their steps in turns.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -25,6 +24,7 @@
 #include "model/layers/rotary.h"
 #include "model/mla/mla_attention.h"
 #include "model/random_init.h"
+#include "tests/bench/bench_timing.h"
 
 using namespace mha2mla;
 
@@ -122,11 +122,7 @@ struct Variant {
     for (const auto& cache : caches) bytes += cache->bytes();
     return bytes;
   }
-  double tokens_per_second() const {
-    std::vector<double> sorted = seconds;
-    std::sort(sorted.begin(), sorted.end());
-    return 1.0 / sorted[sorted.size() / 2];
-  }
+  double tokens_per_second() const { return 1.0 / bench::median(seconds); }
 };
 
 Variant teacher_variant(Stack& stack, const Settings& s, int64_t context) {
@@ -169,9 +165,9 @@ void decode_side_by_side(std::vector<Variant>& variants, const RotaryEmbedding& 
   for (int64_t step = 0; step <= steps; ++step) {
     AttentionInputs inputs = step_inputs(rope, context, step);
     for (Variant& v : variants) {
-      auto start = std::chrono::steady_clock::now();
+      const bench::Stopwatch watch;
       for (size_t l = 0; l < v.layers.size(); ++l) v.layers[l]->forward(x, inputs, v.caches[l].get());
-      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double seconds = watch.wall_seconds();
       if (step > 0) v.seconds.push_back(seconds);
     }
   }

@@ -14,7 +14,6 @@
 // share of the step spent in gradient sync, and the speed-up over one process measured in the same session.
 #include <mpi.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -36,6 +35,7 @@
 #include "model/random_init.h"
 #include "model/tensor_parallel.h"
 #include "model/tiny/make_tiny.h"
+#include "tests/bench/bench_timing.h"
 #include "trainer/grad_utils.h"
 #include "trainer/losses.h"
 #include "trainer/optimizer.h"
@@ -168,9 +168,7 @@ int main(int argc, char** argv) {
         sync_times.push_back(synced);
       }
     }
-    std::sort(step_times.begin(), step_times.end());
-    std::sort(sync_times.begin(), sync_times.end());
-    const double median = step_times[step_times.size() / 2], sync_median = sync_times[sync_times.size() / 2];
+    const double median = bench::median(step_times), sync_median = bench::median(sync_times);
     int64_t trained = 0;
     for (const auto& p : trainable) trained += p.tensor.numel();
     if (world.rank() == 0)

@@ -9,7 +9,6 @@
 #include <turbojpeg.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +22,7 @@
 #include "common/files.h"
 #include "data/image/image_decode.h"
 #include "data/image/image_processing.h"
+#include "tests/bench/bench_timing.h"
 #include "tests/bench/photo_like_image.h"
 
 namespace {
@@ -52,10 +52,9 @@ Result measure(const std::string& name, int rounds, int iterations, const std::f
   for (int i = 0; i < 3; ++i) sink = sink + sample();  // warm-up: page in code, tables, allocator
   std::vector<double> rates;
   for (int r = 0; r < rounds; ++r) {
-    auto start = std::chrono::steady_clock::now();
+    const mha2mla::bench::Stopwatch watch;
     for (int i = 0; i < iterations; ++i) sink = sink + sample();
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    rates.push_back(iterations / seconds);
+    rates.push_back(iterations / watch.wall_seconds());
   }
   std::sort(rates.begin(), rates.end());
   return {name, rates[rates.size() / 2], rates.front(), rates.back()};

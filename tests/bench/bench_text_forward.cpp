@@ -2,8 +2,6 @@
 //   bench_text_forward --size tiny|medium [--rounds N] [--threads T]
 // Prints one line per round and a final "median_tokens_per_s=<x>" line that the side-by-side driver
 // (bench_text_forward_baseline.py) reads.
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -13,6 +11,7 @@
 
 #include "model/random_init.h"
 #include "model/text_model.h"
+#include "tests/bench/bench_timing.h"
 
 using namespace mha2mla;
 
@@ -58,14 +57,13 @@ int main(int argc, char** argv) {
   at::NoGradGuard no_grad;
   std::vector<double> per_round;
   for (int r = 0; r <= rounds; ++r) {
-    auto start = std::chrono::steady_clock::now();
+    const bench::Stopwatch watch;
     at::Tensor logits = model.logits(model.forward(model.embed(ids), batch));
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds = watch.wall_seconds();
     if (r == 0) continue;  // warm-up
     per_round.push_back(static_cast<double>(size.batch * size.tokens) / seconds);
     std::printf("round %d: %.1f tokens/s\n", r, per_round.back());
   }
-  std::sort(per_round.begin(), per_round.end());
-  std::printf("median_tokens_per_s=%.2f\n", per_round[per_round.size() / 2]);
+  std::printf("median_tokens_per_s=%.2f\n", bench::median(per_round));
   return 0;
 }

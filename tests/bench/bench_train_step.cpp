@@ -5,10 +5,7 @@
 // a 7B-shaped slice (hidden 1024, 4 layers, 16 heads / 4 KV heads of head_dim 64, MLP 2816; r = 16, d_kv = 32),
 // random weights, converted with plain SVD; the first 64 tokens of each row are image tokens.
 // Prints one line per round and "median_step_s_<mode>=<x>" lines that bench_train_step_baseline.py reads.
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <string>
 #include <vector>
 
@@ -20,6 +17,7 @@
 #include "model/model.h"
 #include "model/random_init.h"
 #include "model/tiny/make_tiny.h"
+#include "tests/bench/bench_timing.h"
 #include "trainer/grad_utils.h"
 #include "trainer/losses.h"
 #include "trainer/optimizer.h"
@@ -45,23 +43,6 @@ std::unique_ptr<Model> bench_model() {
   options.init = "svd";
   convert_to_mla(*model, options, nullptr);
   return model;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// CPU time of this process (all threads): with one thread, the compute itself, steadier than wall time on a
-// machine shared with other jobs.
-double process_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
 }
 
 }  // namespace
@@ -118,16 +99,15 @@ int main(int argc, char** argv) {
     };
     std::vector<double> wall, cpu;
     for (int r = 0; r <= rounds; ++r) {  // round 0 warms up
-      auto start = std::chrono::steady_clock::now();
-      const double cpu_start = process_cpu_seconds();
+      const bench::Stopwatch watch;
       step();
-      const double s = seconds_since(start), c = process_cpu_seconds() - cpu_start;
+      const double s = watch.wall_seconds(), c = watch.cpu_seconds();
       if (r) wall.push_back(s), cpu.push_back(c);
       std::printf("%s round %d: %.4f s (%.4f s CPU)\n", mode.c_str(), r, s, c);
     }
-    std::printf("median_step_s_%s=%.6f\n", mode.c_str(), median(wall));
-    std::printf("median_cpu_s_%s=%.6f\n", mode.c_str(), median(cpu));
-    std::printf("tokens_per_s_%s=%.1f\n", mode.c_str(), static_cast<double>(batch * tokens) / median(wall));
+    std::printf("median_step_s_%s=%.6f\n", mode.c_str(), bench::median(wall));
+    std::printf("median_cpu_s_%s=%.6f\n", mode.c_str(), bench::median(cpu));
+    std::printf("tokens_per_s_%s=%.1f\n", mode.c_str(), static_cast<double>(batch * tokens) / bench::median(wall));
   }
   return 0;
 }

@@ -11,10 +11,7 @@
 // Python-eager side is tests/bench/bench_vision_tower_baseline.py).
 //
 //   bench_vision_tower [--tower clip|llava_features|qwen|all] [--rounds 5] [--batch 4] [--threads 1] [--json]
-#include <time.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -28,6 +25,7 @@
 #include "model/random_init.h"
 #include "model/vision/clip_vision.h"
 #include "model/vision/qwen_vision.h"
+#include "tests/bench/bench_timing.h"
 
 namespace {
 
@@ -64,12 +62,6 @@ hf::QwenVisionConfig bench_qwen() {
   return v;
 }
 
-double process_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
 struct Rates {
   double wall = 0;  // median images per wall-clock second
   double cpu = 0;   // median images per CPU second of this process
@@ -80,16 +72,12 @@ Rates median_rates(int rounds, int64_t images, const std::function<void()>& run)
   run();
   std::vector<double> wall, cpu;
   for (int r = 0; r < rounds; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    const double cpu_start = process_cpu_seconds();
+    const bench::Stopwatch watch;
     run();
-    cpu.push_back(static_cast<double>(images) / (process_cpu_seconds() - cpu_start));
-    wall.push_back(static_cast<double>(images) /
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    cpu.push_back(static_cast<double>(images) / watch.cpu_seconds());
+    wall.push_back(static_cast<double>(images) / watch.wall_seconds());
   }
-  std::sort(wall.begin(), wall.end());
-  std::sort(cpu.begin(), cpu.end());
-  return {wall[wall.size() / 2], cpu[cpu.size() / 2]};
+  return {bench::median(wall), bench::median(cpu)};
 }
 
 void report(const Options& o, const char* tower, const char* shape, const Rates& rates) {
