@@ -1,5 +1,8 @@
 #include "trainer/losses.h"
 
+#include <algorithm>
+#include <functional>
+
 #include <ATen/ATen.h>
 
 #include "common/error.h"
@@ -16,26 +19,6 @@ at::Tensor valid_tokens(const PreparedInputs& inputs) {
              : at::ones({B, T}, at::TensorOptions().dtype(at::kBool).device(inputs.embeddings.device()));
 }
 
-// Teacher pass without gradients: each layer's attention input (normed) and output, the attention inputs (rotary
-// tables, bias) the students reuse, the raw layer inputs when a student normalises them with its own norm, each
-// layer's projected queries when its student can reuse them, and the final hidden states when the KL term needs
-// the teacher's logits. Without them the pass stops after the last layer's attention: its MLP and the final norm
-// feed nothing.
-struct TeacherTrace {
-  AttentionInputs attention;
-  std::vector<at::Tensor> inputs, outputs, layer_inputs;
-  // q_proj(x) before RoPE where the student shares the teacher's q_proj and sees the teacher's normed input: the
-  // student adds its adapter to it instead of recomputing x W_q^T (a tenth of the local step). Undefined elsewhere.
-  std::vector<at::Tensor> queries;
-  at::Tensor hidden;
-};
-
-bool students_have_own_norms(const Model& model) {
-  for (const auto& layer : model.text->layers)
-    if (layer.student_input_layernorm.weight.defined()) return true;
-  return false;
-}
-
 // Whether a layer's student computes exactly the teacher's query projection on exactly the teacher's input.
 bool student_shares_teacher_queries(const DecoderLayer& layer) {
   const auto* student = dynamic_cast<const MlaAttention*>(layer.student.get());
@@ -43,40 +26,63 @@ bool student_shares_teacher_queries(const DecoderLayer& layer) {
          !layer.self_attn->q_proj.lora.defined();
 }
 
-TeacherTrace trace_teacher(Model& model, const PreparedInputs& in, bool need_hidden) {
-  at::NoGradGuard no_grad;
-  TeacherTrace trace;
+// One layer of the teacher pass (no gradients): the layer input, the normed attention input x, the attention
+// output o (the distillation target), and q_proj(x) before RoPE where the student shares the teacher's q_proj and
+// sees the teacher's x: the student then adds its adapter to it instead of recomputing x W_q^T (a tenth of the
+// local step).
+struct TeacherLayerTrace {
+  at::Tensor layer_input, x, o, queries;
+};
+
+using TeacherLayerVisitor = std::function<void(size_t layer, const TeacherLayerTrace& trace)>;
+
+// The teacher's forward, without gradients, calling `visit` after each layer's attention: the caller keeps what it
+// needs, so local distillation holds one layer's activations at a time. Returns the final hidden states (normed)
+// when `need_hidden` (the KL term needs the teacher's logits); without them the pass stops after the last layer's
+// attention: its MLP and the final norm feed nothing.
+at::Tensor run_teacher(Model& model, const PreparedInputs& in, const AttentionInputs& attention, bool need_hidden,
+                       const TeacherLayerVisitor& visit) {
   TextModel& text = *model.text;
-  trace.attention = text.attention_inputs(in.text, in.embeddings.size(1), nullptr);
-  const bool keep_layer_inputs = students_have_own_norms(model);
   at::Tensor h = in.embeddings;
   const size_t layers = text.layers.size();
   for (size_t l = 0; l < layers; ++l) {
     DecoderLayer& layer = text.layers[l];
-    if (keep_layer_inputs) trace.layer_inputs.push_back(h);
-    GqaAttention& teacher = *layer.self_attn;
-    at::Tensor x = layer.attention_norm(AttentionPath::teacher).forward(h);
-    at::Tensor q = teacher.q_proj.forward(x);
-    at::Tensor o = teacher.forward_with_queries(x, q, trace.attention, nullptr);
-    trace.inputs.push_back(x);
-    trace.outputs.push_back(o);
-    trace.queries.push_back(student_shares_teacher_queries(layer) ? q : at::Tensor());
-    if (l + 1 < layers || need_hidden) h = layer.after_attention(h, o);
+    TeacherLayerTrace trace;
+    {
+      at::NoGradGuard no_grad;
+      GqaAttention& teacher = *layer.self_attn;
+      trace.layer_input = h;
+      trace.x = layer.attention_norm(AttentionPath::teacher).forward(h);
+      at::Tensor q = teacher.q_proj.forward(trace.x);
+      trace.o = teacher.forward_with_queries(trace.x, q, attention, nullptr);
+      if (student_shares_teacher_queries(layer)) trace.queries = q;
+    }
+    visit(l, trace);
+    if (l + 1 < layers || need_hidden) {
+      at::NoGradGuard no_grad;
+      h = layer.after_attention(h, trace.o);
+    }
   }
-  if (need_hidden) trace.hidden = text.norm.forward(h);
-  return trace;
+  if (!need_hidden) return {};
+  at::NoGradGuard no_grad;
+  return text.norm.forward(h);
 }
 
-// Student attention l on the teacher's layer input (local mode), normed by the student's own norm when it has one
-// (stage-1 / stage-2 training), else the teacher's normed input itself, reusing the teacher's queries when it can.
-at::Tensor teacher_forced_student_attention(Model& model, const TeacherTrace& trace, size_t l) {
-  DecoderLayer& layer = model.text->layers[l];
-  if (trace.queries[l].defined())
-    return static_cast<MlaAttention&>(*layer.student)
-        .forward_with_frozen_queries(trace.inputs[l], trace.queries[l], trace.attention);
-  at::Tensor x = layer.student_input_layernorm.weight.defined() ? layer.student_input_layernorm.forward(trace.layer_inputs[l])
-                                                                : trace.inputs[l];
-  return layer.attention(AttentionPath::student).forward(x, trace.attention, nullptr);
+AttentionInputs teacher_attention_inputs(Model& model, const PreparedInputs& in) {
+  at::NoGradGuard no_grad;
+  return model.text->attention_inputs(in.text, in.embeddings.size(1), nullptr);
+}
+
+// Student attention of `layer` on the teacher's input (local mode): the teacher's normed input x, or the raw layer
+// input through the student's own norm when it has one (stage-1 / stage-2 training); with the teacher's queries
+// when it can reuse them.
+at::Tensor teacher_forced_student_attention(DecoderLayer& layer, const TeacherLayerTrace& trace,
+                                            const AttentionInputs& attention) {
+  if (trace.queries.defined())
+    return static_cast<MlaAttention&>(*layer.student).forward_with_frozen_queries(trace.x, trace.queries, attention);
+  at::Tensor x = layer.student_input_layernorm.weight.defined() ? layer.student_input_layernorm.forward(trace.layer_input)
+                                                                : trace.x;
+  return layer.attention(AttentionPath::student).forward(x, attention, nullptr);
 }
 
 at::ScalarType accumulation_type(const at::Tensor& t) { return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
@@ -119,16 +125,28 @@ LossValues loss_and_backward(Model& model, const PreparedInputs& in, const at::T
   const bool kl = !sft && w.kl > 0;
   const bool ce = sft || w.ce > 0;
 
-  TeacherTrace teacher;
-  if (activation || kl) teacher = trace_teacher(model, in, kl);
+  const bool local = activation && train.mode == "local";
+  auto summed_over_ranks = [&](std::vector<double> numbers) {
+    if (sum_across_ranks) sum_across_ranks(numbers);
+    return numbers;
+  };
 
-  // Normalisers of the whole data-parallel batch: [valid tokens, supervised positions, teacher energy per layer].
+  // Normalisers of the whole data-parallel batch: valid tokens, supervised positions and each layer's teacher energy
+  // (global mode: all at once after the teacher pass; local mode: layer by layer, below).
   std::vector<double> normalisers = {static_cast<double>(values.tokens), static_cast<double>(supervised_positions(labels))};
-  if (activation)
-    for (const auto& o : teacher.outputs) normalisers.push_back(masked_squared_norm(o, valid).item<double>());
-  if (sum_across_ranks) sum_across_ranks(normalisers);
+  AttentionInputs attention;
+  std::vector<at::Tensor> teacher_outputs;  // global mode's targets
+  at::Tensor teacher_hidden;                // for the KL term
+  if ((activation || kl) && !local) {
+    attention = teacher_attention_inputs(model, in);
+    teacher_hidden = run_teacher(model, in, attention, kl, [&](size_t, const TeacherLayerTrace& trace) {
+      teacher_outputs.push_back(trace.o);
+    });
+    if (activation)
+      for (const auto& o : teacher_outputs) normalisers.push_back(masked_squared_norm(o, valid).item<double>());
+  }
+  normalisers = summed_over_ranks(normalisers);
   const double global_valid = std::max(1.0, normalisers[0]), global_supervised = std::max(1.0, normalisers[1]);
-  auto layer_energy = [&](int64_t l) { return std::max(1e-30, normalisers[2 + static_cast<size_t>(l)]); };
 
   if (sft) {
     at::Tensor loss = cross_entropy_sum(model.text->logits(model.text->forward(in.embeddings, in.text)), labels) / global_supervised;
@@ -137,19 +155,20 @@ LossValues loss_and_backward(Model& model, const PreparedInputs& in, const at::T
     return values;
   }
 
-  // Local activation distillation: each student attention on the teacher's layer input; backward per layer so
-  // that only one layer's graph is alive at a time.
-  if (activation && train.mode == "local") {
-    double sum = 0;
-    for (int64_t l = 0; l < layers; ++l) {
-      const auto index = static_cast<size_t>(l);
-      at::Tensor o = teacher_forced_student_attention(model, teacher, index);
-      at::Tensor layer_loss = masked_squared_norm(o - teacher.outputs[index], valid) / layer_energy(l);
+  // Local activation distillation: each student attention on the teacher's layer input, as the teacher pass
+  // reaches it, back-propagated at once: one layer's activations and graph are alive at a time.
+  if (local) {
+    attention = teacher_attention_inputs(model, in);
+    double error_sum = 0;
+    teacher_hidden = run_teacher(model, in, attention, kl, [&](size_t l, const TeacherLayerTrace& trace) {
+      const double energy = std::max(1e-30, summed_over_ranks({masked_squared_norm(trace.o, valid).item<double>()})[0]);
+      at::Tensor o = teacher_forced_student_attention(model.text->layers[l], trace, attention);
+      at::Tensor layer_loss = masked_squared_norm(o - trace.o, valid) / energy;
       (layer_loss * (w.activation * scale / static_cast<double>(layers))).backward();
       values.layer_activation_error.push_back(layer_loss.item<double>());
-      sum += values.layer_activation_error.back();
-    }
-    values.terms["activation"] = sum / static_cast<double>(layers);
+      error_sum += values.layer_activation_error.back();
+    });
+    values.terms["activation"] = error_sum / static_cast<double>(layers);
   }
 
   const bool student_forward = (activation && train.mode == "global") || kl || ce;
@@ -166,7 +185,8 @@ LossValues loss_and_backward(Model& model, const PreparedInputs& in, const at::T
       at::Tensor sum = at::zeros({}, total.options());
       for (int64_t l = 0; l < layers; ++l) {
         const auto index = static_cast<size_t>(l);
-        at::Tensor layer_loss = (masked_squared_norm(student_outputs[index] - teacher.outputs[index], valid) / layer_energy(l)).to(accumulate);
+        const double energy = std::max(1e-30, normalisers[2 + index]);
+        at::Tensor layer_loss = (masked_squared_norm(student_outputs[index] - teacher_outputs[index], valid) / energy).to(accumulate);
         values.layer_activation_error.push_back(layer_loss.item<double>());
         sum = sum + layer_loss;
       }
@@ -180,7 +200,7 @@ LossValues loss_and_backward(Model& model, const PreparedInputs& in, const at::T
         at::Tensor teacher_logits;
         {
           at::NoGradGuard no_grad;
-          teacher_logits = model.text->logits(teacher.hidden);
+          teacher_logits = model.text->logits(teacher_hidden);
         }
         at::Tensor term = kl_sum(teacher_logits, logits, valid) / global_valid;
         values.terms["kl"] = term.item<double>();
@@ -205,13 +225,13 @@ LossValues evaluate_losses(Model& model, const PreparedInputs& in, const at::Ten
   at::Tensor valid = valid_tokens(in);
   values.tokens = valid.sum().item<int64_t>();
   if (model.mla && !model.mla->student_only) {  // an hf-mla export has no teacher to compare with
-    TeacherTrace teacher = trace_teacher(model, in, false);
+    AttentionInputs attention = teacher_attention_inputs(model, in);
     double sum = 0;
-    for (size_t l = 0; l < model.text->layers.size(); ++l) {
-      at::Tensor o = teacher_forced_student_attention(model, teacher, l);
-      values.layer_activation_error.push_back(relative_squared_error(o, teacher.outputs[l], valid).item<double>());
+    run_teacher(model, in, attention, false, [&](size_t l, const TeacherLayerTrace& trace) {
+      at::Tensor o = teacher_forced_student_attention(model.text->layers[l], trace, attention);
+      values.layer_activation_error.push_back(relative_squared_error(o, trace.o, valid).item<double>());
       sum += values.layer_activation_error.back();
-    }
+    });
     values.terms["activation"] = sum / static_cast<double>(model.text->layers.size());
   }
   ForwardOptions options;

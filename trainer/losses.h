@@ -3,7 +3,8 @@
 //
 //   activation (per layer l): ||o_S^l - o_T^l||^2 / ||o_T^l||^2 over valid tokens, averaged over layers, where o
 //     is the attention block output after o_proj. local mode: the student attention of layer l gets the
-//     teacher's layer-l input (one teacher pass yields every target; no backward through the network);
+//     teacher's layer-l input (one teacher pass yields every target, each student layer back-propagated as the
+//     pass reaches it: one layer's activations alive at a time; no backward through the network);
 //     global mode: the student runs its own forward.
 //   kl: KL(teacher || student) of next-token distributions, mean over valid tokens (global forward).
 //   ce: next-token cross-entropy on the SFT labels (-100 ignored), mean over supervised tokens.
@@ -36,7 +37,8 @@ using SumAcrossRanks = std::function<void(std::vector<double>&)>;
 // accumulation steps) and back-propagates it into the trainable parameters.
 //
 // Every term is normalised by quantities of the whole data-parallel batch (supervised tokens, valid tokens,
-// each layer's teacher energy ||o_T||^2), summed across ranks with `sum_across_ranks` before the backward, so
+// each layer's teacher energy ||o_T||^2), summed across ranks with `sum_across_ranks` before the backward (a
+// collective: once per call, plus once per layer in local mode, the same sequence on every rank), so
 // each rank contributes its exact share: the contributions (returned, unscaled) add up over ranks to the loss of
 // the whole batch, and so do the gradients. Data parallelism therefore equals one process on the whole batch.
 LossValues loss_and_backward(Model& model, const PreparedInputs& inputs, const at::Tensor& labels,
