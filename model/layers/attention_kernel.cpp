@@ -23,8 +23,10 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const int64_t Hkv = k.size(1), S = k.size(2), dv = v.size(3);
   const int64_t group = H / Hkv;
   // [B, Hkv, group*T, d] @ [B, Hkv, d, S] -> [B, Hkv, group*T, S]
-  at::Tensor scores = at::matmul(q.reshape({B, Hkv, group * T, d}), k.transpose(-2, -1)) * scale;
-  if (bias.defined()) scores = (scores.view({B, Hkv, group, T, S}) + bias.unsqueeze(1)).view({B, Hkv, group * T, S});
+  at::Tensor scores = at::matmul(q.reshape({B, Hkv, group * T, d}), k.transpose(-2, -1));
+  // bias + scale * scores in one pass over the scores (as (q k^T) * scale + bias: a zero bias adds exactly nothing).
+  scores = bias.defined() ? at::add(bias.unsqueeze(1), scores.view({B, Hkv, group, T, S}), scale).view({B, Hkv, group * T, S})
+                          : scores * scale;
   // HF takes the softmax in float32 for half types; float64 (tests, oracles) stays float64.
   at::ScalarType softmax_type = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   at::Tensor probs = at::softmax(scores, -1, softmax_type).to(q.scalar_type());

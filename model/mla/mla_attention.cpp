@@ -163,11 +163,13 @@ at::Tensor MlaAttention::queries(const at::Tensor& x, const AttentionInputs& inp
 
 at::Tensor MlaAttention::arrange_queries(const at::Tensor& projected, const AttentionInputs& inputs) const {
   at::Tensor q = split_heads(projected, layout_.heads);  // [B, H, T, d]
-  at::Tensor rotated = apply_rotary(q, inputs.cos, inputs.sin);
-  const int64_t B = q.size(0), T = q.size(2), r = layout_.rope_dims;
-  at::Tensor index = query_permutation_.to(q.device()).view({1, layout_.heads, 1, layout_.head_dim})
-                         .expand({B, layout_.heads, T, layout_.head_dim});
-  at::Tensor q_rope = rotated.gather(-1, index.narrow(-1, 0, r));
+  const int64_t B = q.size(0), H = layout_.heads, T = q.size(2), r = layout_.rope_dims, kv = layout_.kv_heads;
+  at::Tensor index = query_permutation_.to(q.device()).view({1, H, 1, layout_.head_dim}).expand({B, H, T, layout_.head_dim});
+  // Only the kept dims are rotated: in R order (pair firsts, then their partners) rotate_half pairs them as RoPE
+  // does, with the tables of the head's KV head (the same dims) broadcast over its query heads.
+  at::Tensor q_rope = q.gather(-1, index.narrow(-1, 0, r)).view({B, kv, H / kv, T, r});
+  at::Tensor cos = rope_tables_for_keys(inputs.cos).unsqueeze(2), sin = rope_tables_for_keys(inputs.sin).unsqueeze(2);
+  q_rope = (q_rope * cos + rotate_half(q_rope) * sin).view({B, H, T, r});
   at::Tensor q_nope = q.gather(-1, index.narrow(-1, r, layout_.head_dim - r));
   return at::cat({q_rope, q_nope}, -1);
 }
