@@ -1,5 +1,7 @@
 #include "model/mla/mla_attention.h"
 
+#include <tuple>
+
 #include <ATen/ATen.h>
 
 #include "common/error.h"
@@ -9,11 +11,41 @@
 namespace mha2mla {
 namespace {
 
-// Per-token choice between two tensors [B, T, ...] by a [B, T] mask.
-at::Tensor select_tokens(const at::Tensor& mask, const at::Tensor& when_true, const at::Tensor& when_false) {
-  at::Tensor m = mask;
-  while (m.dim() < when_true.dim()) m = m.unsqueeze(-1);
-  return at::where(m, when_true, when_false);
+// The token rows of each modality, for projections that differ by modality: each modality's projection runs on
+// its own tokens only (not on every token, then picked per token), and the results go back in token order.
+class ModalityRows {
+ public:
+  explicit ModalityRows(const at::Tensor& image_mask) {  // [B, T] bool
+    at::Tensor flat = image_mask.reshape({-1});
+    image_ = flat.nonzero().view({-1});
+    text_ = at::logical_not(flat).nonzero().view({-1});
+    // Row i of cat(text results, image results) belongs to token cat(text_, image_)[i]; `order_` inverts that.
+    order_ = at::argsort(at::cat({text_, image_}));
+  }
+  at::Tensor text_rows(const at::Tensor& x) const { return rows(x, text_); }
+  at::Tensor image_rows(const at::Tensor& x) const { return rows(x, image_); }
+  // [text rows; image rows] of one width -> [B, T, width] in token order, like `like` [B, T, ...].
+  at::Tensor in_token_order(const at::Tensor& text, const at::Tensor& image, const at::Tensor& like) const {
+    return at::cat({text, image}, 0).index_select(0, order_).view({like.size(0), like.size(1), -1});
+  }
+
+ private:
+  static at::Tensor rows(const at::Tensor& x, const at::Tensor& index) {
+    return x.reshape({x.size(0) * x.size(1), x.size(-1)}).index_select(0, index);
+  }
+  at::Tensor text_, image_, order_;
+};
+
+// Both modalities occur among the tokens, so a modality-split layer routes them; otherwise one set of
+// projections serves every token (`all_image` tells which).
+bool mixed_modalities(const at::Tensor& image_mask, bool* all_image) {
+  *all_image = false;
+  if (!image_mask.defined() || !image_mask.any().item<bool>()) return false;
+  if (image_mask.all().item<bool>()) {
+    *all_image = true;
+    return false;
+  }
+  return true;
 }
 
 // The layout of the heads `partition` holds: its KV heads' RoPE pairs, the latent still sized for every KV head.
@@ -102,15 +134,15 @@ const LatentProjections& MlaAttention::projections(bool image_tokens) const {
 }
 
 at::Tensor MlaAttention::latent(const at::Tensor& x, const at::Tensor& image_mask) const {
-  auto down = [&](const LatentProjections& p) {
-    if (layout_.identity_down) return x;
-    if (layout_.variant == MlaVariant::split) return at::cat({p.k_down.forward(x), p.v_down.forward(x)}, -1);
-    return p.kv_down.forward(x);
+  if (layout_.identity_down) return x;
+  auto down = [&](const LatentProjections& p, const at::Tensor& rows) {
+    if (layout_.variant == MlaVariant::split) return at::cat({p.k_down.forward(rows), p.v_down.forward(rows)}, -1);
+    return p.kv_down.forward(rows);
   };
-  at::Tensor c = down(text);
-  if (layout_.modality_split() && image_mask.defined() && image_mask.any().item<bool>())
-    c = select_tokens(image_mask, down(image), c);
-  return c;
+  bool all_image = false;
+  if (!layout_.modality_split() || !mixed_modalities(image_mask, &all_image)) return down(projections(all_image), x);
+  ModalityRows rows(image_mask);
+  return rows.in_token_order(down(text, rows.text_rows(x)), down(image, rows.image_rows(x)), x);
 }
 
 std::pair<int64_t, int64_t> MlaAttention::key_latent_span(int64_t width) const {
@@ -126,15 +158,19 @@ std::pair<int64_t, int64_t> MlaAttention::value_latent_span(int64_t width) const
 std::pair<at::Tensor, at::Tensor> MlaAttention::expand_latent(const at::Tensor& latent, const at::Tensor& image_mask) const {
   auto [k_offset, k_width] = key_latent_span(latent.size(-1));
   auto [v_offset, v_width] = value_latent_span(latent.size(-1));
-  auto up = [&](const LatentProjections& p) {
-    return std::make_pair(p.k_up.forward(latent.narrow(-1, k_offset, k_width)),
-                          p.v_up.forward(latent.narrow(-1, v_offset, v_width)));
+  auto up = [&](const LatentProjections& p, const at::Tensor& c) {
+    return std::make_pair(p.k_up.forward(c.narrow(-1, k_offset, k_width)), p.v_up.forward(c.narrow(-1, v_offset, v_width)));
   };
-  auto [k_nope, v] = up(text);
-  if (layout_.modality_split() && image_mask.defined() && image_mask.any().item<bool>()) {
-    auto [k_image, v_image] = up(image);
-    k_nope = select_tokens(image_mask, k_image, k_nope);
-    v = select_tokens(image_mask, v_image, v);
+  at::Tensor k_nope, v;
+  bool all_image = false;
+  if (!layout_.modality_split() || !mixed_modalities(image_mask, &all_image)) {
+    std::tie(k_nope, v) = up(projections(all_image), latent);
+  } else {
+    ModalityRows rows(image_mask);
+    auto [k_text, v_text] = up(text, rows.text_rows(latent));
+    auto [k_image, v_image] = up(image, rows.image_rows(latent));
+    k_nope = rows.in_token_order(k_text, k_image, latent);
+    v = rows.in_token_order(v_text, v_image, latent);
   }
   if (k_up_bias.defined()) {
     k_nope = k_nope + k_up_bias;
