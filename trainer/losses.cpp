@@ -28,8 +28,8 @@ bool student_shares_teacher_queries(const DecoderLayer& layer) {
 
 // One layer of the teacher pass (no gradients): the layer input, the normed attention input x, the attention
 // output o (the distillation target), and q_proj(x) before RoPE where the student shares the teacher's q_proj and
-// sees the teacher's x: the student then adds its adapter to it instead of recomputing x W_q^T (a tenth of the
-// local step).
+// sees the teacher's x: the student then adds its adapter to it instead of recomputing x W_q^T (about 7% of the
+// local step's multiply-adds, docs/benchmarks.md).
 struct TeacherLayerTrace {
   at::Tensor layer_input, x, o, queries;
 };
