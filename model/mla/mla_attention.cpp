@@ -36,16 +36,14 @@ class ModalityRows {
   at::Tensor text_, image_, order_;
 };
 
-// Both modalities occur among the tokens, so a modality-split layer routes them; otherwise one set of
-// projections serves every token (`all_image` tells which).
-bool mixed_modalities(const at::Tensor& image_mask, bool* all_image) {
-  *all_image = false;
-  if (!image_mask.defined() || !image_mask.any().item<bool>()) return false;
-  if (image_mask.all().item<bool>()) {
-    *all_image = true;
-    return false;
-  }
-  return true;
+// Which modalities the tokens of `image_mask` [B, T] (undefined: text only) hold: with both, a modality-split layer
+// routes them (ModalityRows); otherwise one set of projections serves every token.
+enum class TokenModalities { text, image, mixed };
+
+TokenModalities token_modalities(const at::Tensor& image_mask) {
+  if (!image_mask.defined()) return TokenModalities::text;
+  const int64_t images = image_mask.sum().item<int64_t>();
+  return images == 0 ? TokenModalities::text : images == image_mask.numel() ? TokenModalities::image : TokenModalities::mixed;
 }
 
 // The layout of the heads `partition` holds: its KV heads' RoPE pairs, the latent still sized for every KV head.
@@ -139,8 +137,8 @@ at::Tensor MlaAttention::latent(const at::Tensor& x, const at::Tensor& image_mas
     if (layout_.variant == MlaVariant::split) return at::cat({p.k_down.forward(rows), p.v_down.forward(rows)}, -1);
     return p.kv_down.forward(rows);
   };
-  bool all_image = false;
-  if (!layout_.modality_split() || !mixed_modalities(image_mask, &all_image)) return down(projections(all_image), x);
+  const TokenModalities modalities = layout_.modality_split() ? token_modalities(image_mask) : TokenModalities::text;
+  if (modalities != TokenModalities::mixed) return down(projections(modalities == TokenModalities::image), x);
   ModalityRows rows(image_mask);
   return rows.in_token_order(down(text, rows.text_rows(x)), down(image, rows.image_rows(x)), x);
 }
@@ -162,9 +160,9 @@ std::pair<at::Tensor, at::Tensor> MlaAttention::expand_latent(const at::Tensor& 
     return std::make_pair(p.k_up.forward(c.narrow(-1, k_offset, k_width)), p.v_up.forward(c.narrow(-1, v_offset, v_width)));
   };
   at::Tensor k_nope, v;
-  bool all_image = false;
-  if (!layout_.modality_split() || !mixed_modalities(image_mask, &all_image)) {
-    std::tie(k_nope, v) = up(projections(all_image), latent);
+  const TokenModalities modalities = layout_.modality_split() ? token_modalities(image_mask) : TokenModalities::text;
+  if (modalities != TokenModalities::mixed) {
+    std::tie(k_nope, v) = up(projections(modalities == TokenModalities::image), latent);
   } else {
     ModalityRows rows(image_mask);
     auto [k_text, v_text] = up(text, rows.text_rows(latent));
