@@ -12,10 +12,11 @@ namespace mha2mla {
 
 namespace {
 
-// Queries per causal block: small enough that a block's scores stay in cache between the score GEMM, the softmax
-// and the value GEMM (without blocking, a long prompt's scores run from memory several times over and attention
-// costs 3-4x more on CPU, see docs/benchmarks.md), large enough that each GEMM keeps its efficiency.
-constexpr int64_t kCausalBlockQueries = 64;
+// Queries per causal block. On CPU: small enough that a block's scores stay in cache between the score GEMM, the
+// softmax and the value GEMM (without blocking, a long prompt's scores run from memory several times over and
+// attention costs 3-4x more, see docs/benchmarks.md), large enough that each GEMM keeps its efficiency. On a GPU
+// every block costs a few kernel launches, so blocks are larger: fewer launches, still most of the masked triangle skipped (untested: no GPU yet).
+int64_t causal_block_queries(const at::Tensor& q) { return q.is_cpu() ? 64 : 1024; }
 
 // softmax(q k^T * scale + bias) v for one block of queries against the keys it is given.
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias, double scale) {
@@ -40,13 +41,14 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
   const int64_t H = q.size(1), T = q.size(2), Hkv = k.size(1), S = k.size(2);
   MHA2MLA_CHECK(H % Hkv == 0, "{} query heads are not a multiple of {} KV heads", H, Hkv);
   MHA2MLA_CHECK(S >= T, "{} queries but only {} keys: the keys must include the queries' own positions", T, S);
-  if (!bias.defined() || T <= kCausalBlockQueries) return attend(q, k, v, bias, scale);
+  const int64_t block = causal_block_queries(q);
+  if (!bias.defined() || T <= block) return attend(q, k, v, bias, scale);
   // Causal blocks: queries [t0, t1) sit at positions past + t0 .. past + t1 - 1 and see no key after past + t1 - 1,
   // so each block attends only over the keys up to there; the masked upper triangle is never computed.
   const int64_t past = S - T;
   std::vector<at::Tensor> blocks;
-  for (int64_t t0 = 0; t0 < T; t0 += kCausalBlockQueries) {
-    const int64_t rows = std::min(kCausalBlockQueries, T - t0), keys = past + t0 + rows;
+  for (int64_t t0 = 0; t0 < T; t0 += block) {
+    const int64_t rows = std::min(block, T - t0), keys = past + t0 + rows;
     blocks.push_back(attend(q.narrow(2, t0, rows), k.narrow(2, 0, keys), v.narrow(2, 0, keys),
                             bias.narrow(2, t0, rows).narrow(3, 0, keys), scale));
   }
