@@ -15,7 +15,8 @@ namespace {
 // Queries per causal block. On CPU: small enough that a block's scores stay in cache between the score GEMM, the
 // softmax and the value GEMM (without blocking, a long prompt's scores run from memory several times over and
 // attention costs 3-4x more, see docs/benchmarks.md), large enough that each GEMM keeps its efficiency. On a GPU
-// every block costs a few kernel launches, so blocks are larger: fewer launches, still most of the masked triangle skipped (untested: no GPU yet).
+// every block costs a few kernel launches, so blocks are larger: fewer launches, still most of the masked triangle
+// skipped (not yet measured: no GPU so far).
 int64_t causal_block_queries(const at::Tensor& q) { return q.is_cpu() ? 64 : 1024; }
 
 // softmax(q k^T * scale + bias) v for one block of queries against the keys it is given.
