@@ -7,11 +7,12 @@
 #   launch/slurm/local_cluster.sh stop   STATE_DIR                 # cancels jobs, stops daemons by pid file
 #
 # Then: source STATE_DIR/env.sh (exports SLURM_CONF) and use sinfo, srun --mpi=pmix, sbatch, squeue, scancel.
-# Needs root (SlurmUser=root) and free ports 6817 (slurmctld) and 6818 (+6819 for the second node).
+# Needs root (SlurmUser=root) and three free consecutive ports (slurmctld, then one slurmd per node): Slurm's
+# defaults 6817-6819 when free, else the next free run up to 6916, so that two clusters (two test runs) can coexist.
 # The daemons come from Debian's slurmctld, slurmd, slurm-client and munge packages (installed when missing).
 set -euo pipefail
 
-CTLD_PORT=6817
+CTLD_PORT=6817         # chosen by pick_ports at start
 FIRST_SLURMD_PORT=6818
 
 usage() {
@@ -119,6 +120,20 @@ CONF
   fi
 }
 
+# The first run of three free ports from 6817 (slurmctld, slurmd of n1, slurmd of n2).
+pick_ports() {
+  local base
+  for ((base = 6817; base + 2 <= 6916; base += 3)); do
+    if ! port_busy "$base" && ! port_busy $((base + 1)) && ! port_busy $((base + 2)); then
+      CTLD_PORT=$base
+      FIRST_SLURMD_PORT=$((base + 1))
+      return
+    fi
+  done
+  die "no three free consecutive ports between 6817 and 6916 (other Slurm clusters?); stop one" \
+    "(local_cluster.sh stop ITS_STATE_DIR) or find the owners with: ss -ltnp | grep ':68'"
+}
+
 start() {
   [[ $(id -u) -eq 0 ]] || die "start needs root (the cluster runs with SlurmUser=root)"
   ensure_packages
@@ -126,14 +141,7 @@ start() {
     echo "local_cluster.sh: a cluster is still running from $R (left by an interrupted run?); restarting it" >&2
     stop
   fi
-  local ports=($CTLD_PORT $FIRST_SLURMD_PORT)
-  [[ $nodes == 2 ]] && ports+=($((FIRST_SLURMD_PORT + 1)))
-  for port in "${ports[@]}"; do
-    if port_busy "$port"; then
-      die "port $port is already in use (another slurmctld/slurmd?); Slurm needs ports ${ports[*]} free." \
-        "Stop the other cluster (local_cluster.sh stop ITS_STATE_DIR) or find the owner with: ss -ltnp | grep $port"
-    fi
-  done
+  pick_ports
 
   local host
   host=$(hostname -s)
@@ -168,7 +176,8 @@ ENV
   for _ in $(seq 1 300); do
     idle=$(sinfo -h -N -o '%N %T' 2>/dev/null | awk '$2 == "idle"' | sort -u | wc -l || true)
     if [[ $idle -eq $want ]]; then
-      echo "local Slurm cluster up: $want node(s) idle ($(node_names | paste -sd, -)); export SLURM_CONF=$SLURM_CONF"
+      echo "local Slurm cluster up: $want node(s) idle ($(node_names | paste -sd, -)), slurmctld on port $CTLD_PORT;" \
+        "export SLURM_CONF=$SLURM_CONF"
       return 0
     fi
     sleep 0.1
