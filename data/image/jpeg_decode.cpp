@@ -18,14 +18,20 @@ struct TurboJpegHandle {
   ~TurboJpegHandle() {
     if (handle) tjDestroy(handle);
   }
+  // After a failed or warned decode libjpeg's state can be left mid-image: the next header on the same handle then
+  // reads as 0x0 (a truncated file did that to every later image of a data worker). Start over with a fresh one.
+  void renew() {
+    if (handle) tjDestroy(handle);
+    handle = tjInitDecompress();
+  }
 };
 
 // One decompressor per thread: the data pipeline decodes on several worker threads, and a handle is not
 // thread-safe, but creating one per image would cost an allocation of libjpeg's state every time.
-tjhandle thread_decompressor() {
+TurboJpegHandle& thread_decompressor() {
   thread_local TurboJpegHandle holder;
   MHA2MLA_CHECK(holder.handle != nullptr, "tjInitDecompress failed: {}", tjGetErrorStr2(nullptr));
-  return holder.handle;
+  return holder;
 }
 
 // PIL reads 4-channel JPEGs as "CMYK;I" (Adobe's inverted convention) and converts CMYK to RGB as
@@ -58,11 +64,15 @@ const char* colorspace_name(int colorspace) {
 }  // namespace
 
 RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& source) {
-  tjhandle handle = thread_decompressor();
+  TurboJpegHandle& decompressor = thread_decompressor();
+  tjhandle handle = decompressor.handle;
   int width = 0, height = 0, subsampling = 0, colorspace = 0;
   if (tjDecompressHeader3(handle, data, static_cast<unsigned long>(size), &width, &height, &subsampling,
-                          &colorspace) != 0)
-    fail("{}: corrupt JPEG: cannot read its header ({}; {} bytes)", source, tjGetErrorStr2(handle), size);
+                          &colorspace) != 0) {
+    const std::string message = tjGetErrorStr2(handle);
+    decompressor.renew();
+    fail("{}: corrupt JPEG: cannot read its header ({}; {} bytes)", source, message, size);
+  }
   check_image_size(width, height, "JPEG", source);
 
   const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
@@ -80,8 +90,10 @@ RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& source
   const int flags = TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS;
   if (tjDecompress2(handle, data, static_cast<unsigned long>(size), target, width, 0, height, pixel_format, flags) !=
       0) {
-    std::string message = tjGetErrorStr2(handle);
-    if (tjGetErrorCode(handle) == TJERR_FATAL)
+    const std::string message = tjGetErrorStr2(handle);
+    const bool fatal = tjGetErrorCode(handle) == TJERR_FATAL;
+    decompressor.renew();
+    if (fatal)
       fail("{}: corrupt JPEG ({}x{} {}): {}", source, width, height, colorspace_name(colorspace), message);
     // libjpeg fills what is missing with grey and warns; PIL raises "image file is truncated" for the same file.
     if (message.find("Premature end of JPEG file") != std::string::npos)

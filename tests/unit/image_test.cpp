@@ -8,11 +8,14 @@
 
 #include <cstring>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
 #include "data/image/image_decode.h"
 #include "data/image/image_processing.h"
+#include "data/synthetic/image_encode.h"
 
 namespace mha2mla::image {
 namespace {
@@ -218,6 +221,38 @@ TEST(ImageDecode, ErrorsNameTheSourceAndTheProblem) {
   EXPECT_NE(message.find("huge.png: PNG image of 20000x20000 = 400000000 pixels exceeds the limit"),
             std::string::npos)
       << message;
+}
+
+// Each thread reuses one TurboJPEG decompressor: a failed decode must leave it fit for the next image (a truncated
+// file once made every later JPEG of a data worker "corrupt"). Each case runs on a fresh thread of its own.
+TEST(ImageDecode, AFailedJpegLeavesTheThreadsDecoderUsable) {
+  std::vector<uint8_t> rgb;
+  for (int i = 0; i < 32 * 16; ++i) rgb.insert(rgb.end(), {30, 160, 220});
+  const std::string good = make_jpeg(32, 16, TJPF_RGB, TJSAMP_420, rgb);
+  const RgbImage expected = decode_image(good, "first.jpg");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"make-data's corrupt JPEG (120 bytes of a blank image)",
+       mha2mla::data::encode_jpeg(RgbImage(64, 48), 90).substr(0, 120)},
+      {"cut in the header", good.substr(0, 120)},
+      {"cut in the data", good.substr(0, good.size() / 2)},
+      {"garbage after a marker", std::string("\xFF\xD8\xFF\xDB garbage")},
+      {"no end marker", good.substr(0, good.size() - 2)}};
+  for (const auto& [what, bad] : cases) {
+    std::string outcome;
+    std::thread worker([&, bad = bad] {
+      try {
+        decode_image(bad, "bad.jpg");
+      } catch (const Error&) {
+      }
+      try {
+        outcome = decode_image(good, "again.jpg").pixels == expected.pixels ? "same pixels" : "other pixels";
+      } catch (const Error& e) {
+        outcome = e.what();
+      }
+    });
+    worker.join();
+    EXPECT_EQ(outcome, "same pixels") << "after " << what;
+  }
 }
 
 // ---- resampling ------------------------------------------------------------------------------------------
