@@ -240,6 +240,7 @@ TEST(ImageDecode, AFailedJpegLeavesTheThreadsDecoderUsable) {
   for (const auto& [what, bad] : cases) {
     std::string outcome;
     std::thread worker([&, bad = bad] {
+      decode_image(good, "before.jpg");
       try {
         decode_image(bad, "bad.jpg");
       } catch (const Error&) {
