@@ -10,11 +10,11 @@
 
 #include "common/files.h"
 #include "model/convert/converter.h"
-#include "model/mla/mla_attention.h"
 #include "model/model.h"
 #include "model/random_init.h"
 #include "model/tiny/make_tiny.h"
 #include "tests/mpi/mpi_test_support.h"
+#include "tests/unit/converted_model.h"
 
 namespace mha2mla::mpi_test {
 
@@ -49,18 +49,7 @@ inline std::string converted_folder(const Variant& v) {
     options.variant = v.mla;
     options.init = "svd";
     convert_to_mla(*model, options, nullptr);
-    at::NoGradGuard no_grad;
-    at::manual_seed(12);
-    for (auto& layer : model->text->layers) {
-      auto& student = static_cast<MlaAttention&>(*layer.student);
-      for (Linear* linear : {&student.image.kv_down, &student.image.k_down, &student.image.v_down, &student.image.k_up,
-                             &student.image.v_up})
-        if (linear->weight.defined()) linear->weight.add_(at::randn_like(linear->weight) * 0.05);
-      if (student.k_up_bias.defined()) {
-        student.k_up_bias.add_(at::randn_like(student.k_up_bias) * 0.1);
-        student.v_up_bias.add_(at::randn_like(student.v_up_bias) * 0.1);
-      }
-    }
+    testing::perturb_student(*model, 12);
     save_model(*model, dir);
   }
   world().barrier();
