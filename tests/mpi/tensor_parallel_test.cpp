@@ -146,6 +146,22 @@ std::vector<ParamRef> trainable_refs(Model& model, const TrainConfig& train) {
   return refs;
 }
 
+// One loss_and_backward of `train` on the whole model and on this rank's part, on the batch of `seed` (embedded by
+// each model after its trainable set is chosen, so that trainable embedding rows get gradients too): the loss,
+// each of its terms and every trainable gradient (against the whole model's slice) must agree.
+void expect_same_loss_and_gradients(Models& m, const TrainConfig& train, bool images, uint64_t seed,
+                                    dist::Communicator& tp_group) {
+  std::vector<ParamRef> whole_refs = trainable_refs(*m.whole, train), part_refs = trainable_refs(*m.part, train);
+  for (auto* refs : {&whole_refs, &part_refs})
+    for (const auto& ref : *refs) ref.tensor->mutable_grad() = at::Tensor();
+  Batch whole_batch = make_batch(*m.whole, images, seed), part_batch = make_batch(*m.part, images, seed);
+  LossValues whole_loss = loss_and_backward(*m.whole, whole_batch.inputs, whole_batch.labels, train, 1.0);
+  LossValues part_loss = loss_and_backward(*m.part, part_batch.inputs, part_batch.labels, train, 1.0);
+  EXPECT_NEAR(part_loss.total, whole_loss.total, kTolerance * whole_loss.total);
+  for (const auto& [name, value] : whole_loss.terms) EXPECT_NEAR(part_loss.terms[name], value, kTolerance * value) << name;
+  expect_equal_gradients(part_refs, whole_refs, tp_group);
+}
+
 TEST(TensorParallel, LoadsEachRanksSlicesOfTheCheckpoint) {
   dist::ProcessGrid grid(runtime().grid().world_ptr(), 2);
   Models m = load_both(converted_folder(Variant{}), grid.tp());
@@ -175,13 +191,7 @@ TEST(TensorParallel, TeacherDecoderMatchesOneProcess) {
   TrainConfig train;
   train.stage = "sft";
   train.trainable = "full";  // embeddings, norms, lm_head (whole on every rank) and every split projection
-  std::vector<ParamRef> whole_refs = trainable_refs(*m.whole, train), part_refs = trainable_refs(*m.part, train);
-  // Embedded after the trainable set is chosen, so that the embedding rows get gradients too.
-  Batch whole_batch = make_batch(*m.whole, false, 31), part_batch = make_batch(*m.part, false, 31);
-  LossValues whole_loss = loss_and_backward(*m.whole, whole_batch.inputs, whole_batch.labels, train, 1.0);
-  LossValues part_loss = loss_and_backward(*m.part, part_batch.inputs, part_batch.labels, train, 1.0);
-  EXPECT_NEAR(part_loss.total, whole_loss.total, kTolerance * whole_loss.total);
-  expect_equal_gradients(part_refs, whole_refs, grid.tp());
+  expect_same_loss_and_gradients(m, train, false, 31, grid.tp());
 }
 
 void student_matches_one_process(const Variant& variant, const std::string& mode) {
@@ -206,14 +216,7 @@ void student_matches_one_process(const Variant& variant, const std::string& mode
       train.loss.kl = 0.5;
       train.loss.ce = 0.25;
     }
-    std::vector<ParamRef> whole_refs = trainable_refs(*m.whole, train), part_refs = trainable_refs(*m.part, train);
-    for (auto* refs : {&whole_refs, &part_refs})
-      for (const auto& ref : *refs) ref.tensor->mutable_grad() = at::Tensor();
-    LossValues whole_loss = loss_and_backward(*m.whole, batch.inputs, batch.labels, train, 1.0);
-    LossValues part_loss = loss_and_backward(*m.part, batch.inputs, batch.labels, train, 1.0);
-    EXPECT_NEAR(part_loss.total, whole_loss.total, kTolerance * whole_loss.total);
-    for (const auto& [name, value] : whole_loss.terms) EXPECT_NEAR(part_loss.terms[name], value, kTolerance * value) << name;
-    expect_equal_gradients(part_refs, whole_refs, grid.tp());
+    expect_same_loss_and_gradients(m, train, images, 41, grid.tp());
   }
 }
 
@@ -248,22 +251,15 @@ TEST(TensorParallel, StudentCopiesOfTheStagePresetsMatchOneProcess) {
       if (ref.name.find("student_") != std::string::npos) ref.tensor->copy_(slice_of(whole.at(ref.name), ref));
     });
   }
+  int copies = 0;
+  for (const auto& ref : trainable_refs(*m.part, train))
+    for (const char* copy : {"student_q_proj.weight", "student_o_proj.weight", "student_input_layernorm.weight"})
+      copies += ends_with(ref.name, copy);
+  EXPECT_EQ(copies, 3 * static_cast<int>(m.part->text->layers.size()));  // q_proj, o_proj, input norm per layer
   for (std::string mode : {"local", "global"}) {
     SCOPED_TRACE(mode);
     train.mode = mode;
-    Batch batch = make_batch(*m.whole, true, 71);
-    std::vector<ParamRef> whole_refs = trainable_refs(*m.whole, train), part_refs = trainable_refs(*m.part, train);
-    for (auto* refs : {&whole_refs, &part_refs})
-      for (const auto& ref : *refs) ref.tensor->mutable_grad() = at::Tensor();
-    int copies = 0;
-    for (const auto& ref : part_refs)
-      for (const char* copy : {"student_q_proj.weight", "student_o_proj.weight", "student_input_layernorm.weight"})
-        copies += ends_with(ref.name, copy);
-    EXPECT_EQ(copies, 3 * static_cast<int>(m.part->text->layers.size()));  // q_proj, o_proj, input norm per layer
-    LossValues whole_loss = loss_and_backward(*m.whole, batch.inputs, batch.labels, train, 1.0);
-    LossValues part_loss = loss_and_backward(*m.part, batch.inputs, batch.labels, train, 1.0);
-    EXPECT_NEAR(part_loss.total, whole_loss.total, kTolerance * whole_loss.total);
-    expect_equal_gradients(part_refs, whole_refs, grid.tp());
+    expect_same_loss_and_gradients(m, train, true, 71, grid.tp());
   }
 }
 
@@ -278,12 +274,7 @@ TEST(TensorParallel, SharedKeyValueHeadMatchesOneProcess) {
   TrainConfig train;
   train.stage = "sft";
   train.trainable = "full";
-  std::vector<ParamRef> whole_refs = trainable_refs(*m.whole, train), part_refs = trainable_refs(*m.part, train);
-  Batch whole_batch = make_batch(*m.whole, false, 51), part_batch = make_batch(*m.part, false, 51);
-  LossValues whole_loss = loss_and_backward(*m.whole, whole_batch.inputs, whole_batch.labels, train, 1.0);
-  LossValues part_loss = loss_and_backward(*m.part, part_batch.inputs, part_batch.labels, train, 1.0);
-  EXPECT_NEAR(part_loss.total, whole_loss.total, kTolerance * whole_loss.total);
-  expect_equal_gradients(part_refs, whole_refs, grid.tp());
+  expect_same_loss_and_gradients(m, train, false, 51, grid.tp());
 }
 
 TEST(TensorParallel, AbsorbedDecodingMatchesOneProcess) {
